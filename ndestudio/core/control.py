@@ -1,0 +1,50 @@
+"""Thread-safe run control: stop, pause and resume a training run from another thread."""
+
+from __future__ import annotations
+
+import threading
+
+
+class StopRequested(Exception):
+    """Raised inside a solve (vector field or backward hook) to unwind a stopped run."""
+
+
+class TrainControl:
+    """Shared between the thread that trains and the thread that steers.
+
+    The solver layer calls :meth:`check` on every vector-field evaluation and every
+    backward vector-Jacobian product, so a stop lands within one evaluation even in the
+    middle of a long adaptive solve.
+    """
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # wake a paused run so that it can stop
+
+    def pause(self) -> None:
+        if not self._stop.is_set():
+            self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def check(self) -> None:
+        if self._stop.is_set():
+            raise StopRequested
+
+    def wait_while_paused(self, timeout: float | None = None) -> bool:
+        """Block while paused; True once running again (or stopping)."""
+        return self._running.wait(timeout)

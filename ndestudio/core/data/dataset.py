@@ -1,0 +1,70 @@
+"""A collection of time series on one shared time grid, NaN marking a missing observation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class TimeSeriesDataset:
+    """``values`` (series, times, channels) observed at ``times``; optional labels or targets.
+
+    Irregular sampling is represented on the union of all observation times with NaN where a
+    series was not observed (batch members share one time grid in the solvers).
+    """
+
+    name: str
+    family: str
+    times: np.ndarray
+    values: np.ndarray
+    channel_names: list[str]
+    labels: np.ndarray | None = None
+    class_names: list[str] = field(default_factory=list)
+    targets: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.values.ndim != 3:
+            raise ValueError(f"values must be (series, times, channels), got {self.values.shape}")
+        if self.values.shape[1] != self.times.shape[0]:
+            raise ValueError(
+                f"{self.values.shape[1]} observation columns but {self.times.shape[0]} times"
+            )
+        if np.any(np.diff(self.times) <= 0):
+            raise ValueError("observation times must be strictly increasing")
+
+    @property
+    def n_series(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return int(self.values.shape[2])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def split(self, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Random (train, validation) indices; stratified by label when there are labels."""
+        rng = np.random.default_rng(seed)
+        if self.labels is None:
+            order = rng.permutation(self.n_series)
+            n_val = max(1, round(val_fraction * self.n_series))
+            return np.sort(order[n_val:]), np.sort(order[:n_val])
+        train, val = [], []
+        for label in np.unique(self.labels):
+            idx = rng.permutation(np.flatnonzero(self.labels == label))
+            n_val = max(1, round(val_fraction * len(idx)))
+            val.append(idx[:n_val])
+            train.append(idx[n_val:])
+        return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+    def channel_stats(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """NaN-aware per-channel mean and standard deviation over ``rows``."""
+        flat = self.values[rows].reshape(-1, self.channels)
+        loc = np.nanmean(flat, axis=0)
+        scale = np.nanstd(flat, axis=0)
+        scale = np.where(scale > 1e-8, scale, 1.0)
+        return loc, scale

@@ -1,0 +1,99 @@
+"""Plain events that ``Trainer.run`` yields: floats, strings and numpy arrays only.
+
+They cross threads (the GUI worker) and processes (the CLI's CSV), so they never hold tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Started:
+    device: str
+    dtype: str
+    n_parameters: int
+    n_train: int
+    n_val: int
+    iterations: int
+    start_iteration: int = 0
+
+
+@dataclass(frozen=True)
+class Step:
+    iteration: int
+    loss: float
+    grad_norm: float
+    layer_grad_norms: dict[str, float]
+    nfe_forward: int
+    nfe_backward: int
+    lr: float
+    wall_time: float
+    step_size_mean: float = float("nan")
+    step_size_min: float = float("nan")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Observed and predicted (or generated) series for plotting, as numpy arrays.
+
+    ``times``: (T,); ``observed``: (B, T, C) with NaN where nothing was observed;
+    ``predicted``: (B', T, C) — predictions for ODEs, generated sample paths for SDEs, and for
+    CDEs the readout at the final time repeated as a (B, 1, K) array of class probabilities
+    or regression outputs.
+    """
+
+    times: np.ndarray
+    observed: np.ndarray
+    predicted: np.ndarray
+    labels: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Eval:
+    iteration: int
+    val_loss: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    snapshot: Snapshot | None = None
+
+
+@dataclass(frozen=True)
+class Paused:
+    iteration: int
+
+
+@dataclass(frozen=True)
+class Resumed:
+    iteration: int
+
+
+@dataclass(frozen=True)
+class Stopped:
+    iteration: int
+    reason: str = "stopped by the user"
+
+
+@dataclass(frozen=True)
+class Finished:
+    iteration: int
+    wall_time: float
+    final_loss: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failed:
+    iteration: int
+    reason: str
+    remedies: tuple[str, ...] = ()
+
+    @property
+    def message(self) -> str:
+        if not self.remedies:
+            return self.reason
+        return self.reason + " Try: " + "; ".join(self.remedies) + "."
+
+
+Event = Started | Step | Eval | Paused | Resumed | Stopped | Finished | Failed

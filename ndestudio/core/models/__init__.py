@@ -1,0 +1,16 @@
+"""Neural differential equation models; each solves through ``ndestudio.core.solvers``."""
+
+from ndestudio.core.models.cde import NeuralCDE
+from ndestudio.core.models.mlp import MLP, LipSwish, VectorField
+from ndestudio.core.models.ode import NeuralODE
+from ndestudio.core.models.sde import CDEDiscriminator, NeuralSDE
+
+__all__ = [
+    "MLP",
+    "CDEDiscriminator",
+    "LipSwish",
+    "NeuralCDE",
+    "NeuralODE",
+    "NeuralSDE",
+    "VectorField",
+]

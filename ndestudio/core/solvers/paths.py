@@ -1,0 +1,72 @@
+"""Control paths for neural CDEs, built with torchcde from observations that may hold NaN."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torchcde
+from torch import nn
+
+
+def path_coefficients(x: torch.Tensor, t: torch.Tensor, kind: str) -> torch.Tensor:
+    """Interpolation coefficients of ``x`` (batch, T, channels) observed at times ``t`` (T,).
+
+    NaN marks a missing value. ``rectilinear`` expects the time as channel 0.
+    """
+    if kind == "hermite":
+        return torchcde.hermite_cubic_coefficients_with_backward_differences(x, t)
+    if kind == "linear":
+        return torchcde.linear_interpolation_coeffs(x, t)
+    if kind == "rectilinear":
+        return torchcde.linear_interpolation_coeffs(x, rectilinear=0)
+    raise ValueError(f"unknown interpolation {kind!r}")
+
+
+@dataclass
+class ControlPath:
+    """A continuous path X(s) and the parameter values ``s`` over which the CDE is solved.
+
+    For rectilinear paths the parameter is an index over the doubled knots, not the time.
+    """
+
+    interpolation: Any  # a torchcde interpolation (CubicSpline or LinearInterpolation)
+    times: torch.Tensor
+    knots: torch.Tensor | None
+    coefficients: torch.Tensor
+
+    def evaluate(self, s: torch.Tensor) -> torch.Tensor:
+        return self.interpolation.evaluate(s)
+
+    def derivative(self, s: torch.Tensor) -> torch.Tensor:
+        return self.interpolation.derivative(s)
+
+
+def control_path(coeffs: torch.Tensor, t: torch.Tensor, kind: str) -> ControlPath:
+    if kind == "hermite":
+        interp: Any = torchcde.CubicSpline(coeffs, t)
+        return ControlPath(interp, t, None, coeffs)
+    if kind == "linear":
+        interp = torchcde.LinearInterpolation(coeffs, t)
+        return ControlPath(interp, t, t, coeffs)
+    if kind == "rectilinear":
+        interp = torchcde.LinearInterpolation(coeffs)
+        grid = interp.grid_points
+        return ControlPath(interp, grid, grid, coeffs)
+    raise ValueError(f"unknown interpolation {kind!r}")
+
+
+class CDEField(nn.Module):
+    """``dz/ds = f(z) dX/ds``: turns a CDE into an ODE that ``solve_ode`` can integrate."""
+
+    def __init__(self, func: nn.Module, path: ControlPath, hidden: int, channels: int) -> None:
+        super().__init__()
+        self.func = func
+        self.path = path
+        self.hidden = hidden
+        self.channels = channels
+
+    def forward(self, s: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        matrix = self.func(s, z).view(*z.shape[:-1], self.hidden, self.channels)
+        return (matrix @ self.path.derivative(s).unsqueeze(-1)).squeeze(-1)

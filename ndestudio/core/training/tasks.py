@@ -1,0 +1,348 @@
+"""What each model family trains on and how it is scored: one task class per family.
+
+A task owns its model and its data (already normalised and on the device), computes a
+training loss for a batch of series, and evaluates on the validation series.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from ndestudio.core.data import TimeSeriesDataset
+from ndestudio.core.events import Snapshot
+from ndestudio.core.models import CDEDiscriminator, NeuralCDE, NeuralODE, NeuralSDE
+from ndestudio.core.solvers import Probe, path_coefficients
+from ndestudio.core.specs import RunSpec
+
+SNAPSHOT_SERIES = 16
+
+
+@dataclass
+class Evaluation:
+    val_loss: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    snapshot: Snapshot | None = None
+
+
+class Task(ABC):
+    """Base: holds the spec, the model, the data split and the trainer's random generator."""
+
+    model: nn.Module
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        data: TimeSeriesDataset,
+        device: torch.device,
+        dtype: torch.dtype,
+        generator: torch.Generator,
+    ) -> None:
+        self.spec = spec
+        self.data = data
+        self.device = device
+        self.dtype = dtype
+        self.generator = generator
+        self.train_rows, self.val_rows = data.split(spec.data.val_fraction, spec.data.seed)
+        self.loc, self.scale = data.channel_stats(self.train_rows)
+        self.times = self.tensor(data.times)
+
+    def tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(array, dtype=self.dtype, device=self.device)
+
+    def normalised(self, rows: np.ndarray) -> torch.Tensor:
+        return self.tensor((self.data.values[rows] - self.loc) / self.scale)
+
+    def sample_rows(self, n_rows: int) -> torch.Tensor:
+        size = min(self.spec.train.batch_size, n_rows)
+        return torch.randperm(n_rows, generator=self.generator)[:size]
+
+    @abstractmethod
+    def loss(self, iteration: int, probe: Probe) -> torch.Tensor:
+        """The training loss on one random batch."""
+
+    @abstractmethod
+    def evaluate(self, probe: Probe) -> Evaluation:
+        """Validation loss, metrics and a snapshot for plotting (called under no_grad)."""
+
+    def after_backward(self) -> None:
+        """Adjust gradients before clipping and the optimiser step (GANs flip signs here)."""
+        return
+
+    def after_step(self) -> None:
+        """Project parameters after the optimiser step (weight clipping)."""
+        return
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        return [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": lr}]
+
+
+def _masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    observed = ~torch.isnan(target)
+    diff = torch.where(observed, pred - torch.nan_to_num(target), torch.zeros_like(pred))
+    return diff.pow(2).sum() / observed.sum().clamp_min(1)
+
+
+class ODETask(Task):
+    """Fit observed trajectories: start from the first observation, match the rest (MSE)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        model = NeuralODE(self.data.channels, self.spec.model).to(self.device, self.dtype)
+        model.loc.copy_(self.tensor(self.loc))
+        model.scale.copy_(self.tensor(self.scale))
+        self.model = model
+        self.train_values = self.normalised(self.train_rows)
+        self.val_values = self.normalised(self.val_rows)
+
+    def loss(self, iteration: int, probe: Probe) -> torch.Tensor:
+        rows = self.sample_rows(len(self.train_rows))
+        series = self.train_values[rows]
+        window = self.spec.train.window
+        if window is None:
+            start, stop = 0, series.shape[1]
+        else:
+            start = int(torch.randint(series.shape[1] - window + 1, (1,), generator=self.generator))
+            stop = start + window
+        target = series[:, start:stop]
+        pred = self.model(
+            torch.nan_to_num(target[:, 0]), self.times[start:stop], self.spec.solver, probe
+        )
+        return _masked_mse(pred, target)
+
+    def evaluate(self, probe: Probe) -> Evaluation:
+        target = self.val_values
+        pred = self.model(torch.nan_to_num(target[:, 0]), self.times, self.spec.solver, probe)
+        val_loss = float(_masked_mse(pred, target))
+        scale = self.tensor(self.scale)
+        rmse = torch.sqrt(torch.nanmean(((pred - target) * scale) ** 2)).item()
+        n = min(SNAPSHOT_SERIES, len(self.val_rows))
+        snapshot = Snapshot(
+            times=self.data.times.copy(),
+            observed=self.data.values[self.val_rows[:n]].copy(),
+            predicted=(pred[:n] * scale + self.tensor(self.loc)).detach().cpu().double().numpy(),
+        )
+        return Evaluation(val_loss, {"rmse": rmse}, snapshot)
+
+
+class CDETask(Task):
+    """Classify (cross-entropy) or regress (MSE) whole series from their control paths."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        cde = self.spec.model.cde
+        self.classification = cde.task == "classification"
+        if self.classification:
+            if self.data.labels is None or self.data.n_classes < 2:
+                raise ValueError(f"dataset {self.data.name!r} has no class labels to classify")
+            outputs = self.data.n_classes
+        else:
+            if self.data.targets is None:
+                raise ValueError(f"dataset {self.data.name!r} has no regression targets")
+            outputs = self.data.targets.shape[1]
+            self.target_loc = self.data.targets[self.train_rows].mean(0)
+            self.target_scale = self.data.targets[self.train_rows].std(0) + 1e-8
+        features = self._features()
+        self.coeffs = path_coefficients(self.tensor(features), self.times, cde.interpolation)
+        self.model = NeuralCDE(features.shape[-1], outputs, self.spec.model).to(
+            self.device, self.dtype
+        )
+
+    def _features(self) -> np.ndarray:
+        cde = self.spec.model.cde
+        values = (self.data.values - self.loc) / self.scale
+        # A missing first observation becomes the channel mean (0 once normalised), so that
+        # the initial hidden state, and rectilinear paths, never look ahead in time.
+        values[:, 0] = np.nan_to_num(values[:, 0], nan=0.0)
+        parts = []
+        if cde.time_channel or cde.interpolation == "rectilinear":
+            t = self.data.times
+            scaled = (t - t[0]) / (t[-1] - t[0])
+            parts.append(np.broadcast_to(scaled[None, :, None], (*values.shape[:2], 1)))
+        parts.append(values)
+        if cde.mask_channels:
+            observed = ~np.isnan(self.data.values)
+            parts.append(np.cumsum(observed, axis=1) / observed.shape[1])
+        return np.concatenate(parts, axis=-1)
+
+    def _outputs(self, rows: np.ndarray | torch.Tensor, probe: Probe) -> torch.Tensor:
+        return self.model(self.coeffs[rows], self.times, self.spec.solver, probe)
+
+    def _targets(self, rows: np.ndarray) -> torch.Tensor:
+        if self.classification:
+            assert self.data.labels is not None
+            return torch.as_tensor(self.data.labels[rows], dtype=torch.long, device=self.device)
+        assert self.data.targets is not None
+        return self.tensor((self.data.targets[rows] - self.target_loc) / self.target_scale)
+
+    def _loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.classification:
+            return nn.functional.cross_entropy(outputs, targets)
+        return nn.functional.mse_loss(outputs, targets)
+
+    def loss(self, iteration: int, probe: Probe) -> torch.Tensor:
+        rows = self.train_rows[self.sample_rows(len(self.train_rows)).numpy()]
+        return self._loss(self._outputs(rows, probe), self._targets(rows))
+
+    def evaluate(self, probe: Probe) -> Evaluation:
+        outputs = self._outputs(self.val_rows, probe)
+        targets = self._targets(self.val_rows)
+        metrics: dict[str, float] = {}
+        if self.classification:
+            metrics["accuracy"] = float((outputs.argmax(-1) == targets).double().mean())
+            shown = torch.softmax(outputs, -1)
+        else:
+            shown = outputs * self.tensor(self.target_scale) + self.tensor(self.target_loc)
+            error = (outputs - targets) * self.tensor(self.target_scale)
+            metrics["rmse"] = float(error.pow(2).mean().sqrt())
+        n = min(SNAPSHOT_SERIES, len(self.val_rows))
+        labels = (
+            self.data.labels[self.val_rows[:n]].copy() if self.data.labels is not None else None
+        )
+        snapshot = Snapshot(
+            times=self.data.times.copy(),
+            observed=self.data.values[self.val_rows[:n]].copy(),
+            predicted=shown[:n, None, :].detach().cpu().double().numpy(),
+            labels=labels,
+        )
+        return Evaluation(float(self._loss(outputs, targets)), metrics, snapshot)
+
+
+class SDEGANTask(Task):
+    """SDE-GAN: a neural SDE generator against a neural CDE Wasserstein critic."""
+
+    EVAL_SAMPLES = 512
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        channels = self.data.channels
+        self.generator_model = NeuralSDE(channels, self.spec.model)
+        self.discriminator = CDEDiscriminator(channels, self.spec.model)
+        self.average = copy.deepcopy(self.generator_model).requires_grad_(False)
+        self.model = nn.ModuleDict(
+            {
+                "generator": self.generator_model,
+                "discriminator": self.discriminator,
+                "average": self.average,
+            }
+        ).to(self.device, self.dtype)
+        for gen in (self.generator_model, self.average):
+            gen.loc.copy_(self.tensor(self.loc))
+            gen.scale.copy_(self.tensor(self.scale))
+        self.train_values = self.normalised(self.train_rows)
+        self.val_values = self.normalised(self.val_rows)
+        if self.spec.model.sde.gan_constraint == "clip":
+            self.discriminator.clip_weights()
+        self._generator_step = True
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        ratio = self.spec.model.sde.discriminator_lr_ratio
+        return [
+            {"params": list(self.generator_model.parameters()), "lr": lr},
+            {"params": list(self.discriminator.parameters()), "lr": lr * ratio},
+        ]
+
+    def _seed(self, iteration: int) -> int:
+        return (self.spec.train.seed * 1_000_003 + iteration) % 2**31
+
+    def _critic_only(self, iteration: int) -> bool:
+        """With ``critic_steps = k``, k critic-only updates precede each joint update."""
+        return (
+            iteration % (self.spec.model.sde.critic_steps + 1) != self.spec.model.sde.critic_steps
+        )
+
+    def loss(self, iteration: int, probe: Probe) -> torch.Tensor:
+        rows = self.sample_rows(len(self.train_rows))
+        real = self.train_values[rows]
+        self._generator_step = not self._critic_only(iteration)
+        with torch.set_grad_enabled(self._generator_step):
+            fake = self.generator_model(
+                self.times,
+                len(rows),
+                self.spec.solver,
+                seed=self._seed(iteration),
+                generator=self.generator,
+                probe=probe,
+            )
+        loss = (
+            self.discriminator(fake, self.times).mean()
+            - self.discriminator(real, self.times).mean()
+        )
+        if self.spec.model.sde.gan_constraint == "gradient_penalty":
+            loss = loss + self.spec.model.sde.gradient_penalty * self._gradient_penalty(
+                real, fake.detach()
+            )
+        return loss
+
+    def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        mix = torch.rand(real.shape[0], 1, 1, generator=self.generator).to(real)
+        paths = (mix * real + (1 - mix) * fake).requires_grad_(True)
+        score = self.discriminator(paths, self.times).sum()
+        (grad,) = torch.autograd.grad(score, paths, create_graph=True)
+        return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+    def after_backward(self) -> None:
+        # One loss for both players: the critic descends it, the generator ascends it.
+        for p in self.generator_model.parameters():
+            if p.grad is not None:
+                p.grad.neg_()
+
+    def after_step(self) -> None:
+        if self.spec.model.sde.gan_constraint == "clip":
+            self.discriminator.clip_weights()
+        if self._generator_step:
+            decay = self.spec.model.sde.average_decay
+            with torch.no_grad():
+                for avg, p in zip(
+                    self.average.parameters(), self.generator_model.parameters(), strict=True
+                ):
+                    avg.lerp_(p, 1 - decay)
+
+    def evaluate(self, probe: Probe) -> Evaluation:
+        """Compare the generated marginals (mean, variance per time) with the validation data."""
+        gen = torch.Generator().manual_seed(self.spec.train.seed + 7)
+        fake = self.average(
+            self.times,
+            self.EVAL_SAMPLES,
+            self.spec.solver,
+            seed=self.spec.train.seed + 7,
+            generator=gen,
+            probe=probe,
+        )
+        real = self.val_values
+        mean_gap = fake.mean(0) - real.nanmean(0)
+        var_fake = fake.var(0)
+        var_real = torch.nanmean((real - real.nanmean(0)) ** 2, 0)
+        val_loss = float((mean_gap.pow(2) + (var_fake - var_real).pow(2)).mean())
+        scale, loc = self.tensor(self.scale), self.tensor(self.loc)
+        metrics = {
+            "mean_error": float((mean_gap.abs() * scale).max()),
+            "std_error": float(((var_fake.sqrt() - var_real.sqrt()).abs() * scale).max()),
+        }
+        n = min(2 * SNAPSHOT_SERIES, len(self.val_rows))
+        snapshot = Snapshot(
+            times=self.data.times.copy(),
+            observed=self.data.values[self.val_rows[:n]].copy(),
+            predicted=(fake[: 2 * SNAPSHOT_SERIES] * scale + loc).detach().cpu().double().numpy(),
+        )
+        return Evaluation(val_loss, metrics, snapshot)
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        """``n`` generated paths in the data's units: (n, T, C)."""
+        with torch.no_grad():
+            fake = self.average(
+                self.times,
+                n,
+                self.spec.solver,
+                seed=seed,
+                generator=torch.Generator().manual_seed(seed),
+            )
+        return (fake * self.tensor(self.scale) + self.tensor(self.loc)).cpu().double().numpy()
+
+
+TASKS: dict[str, type[Task]] = {"ode": ODETask, "cde": CDETask, "sde": SDEGANTask}

@@ -1,0 +1,221 @@
+"""``Trainer.run(control)``: a generator of plain events, the one training loop of NDE Studio."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from ndestudio.core import events as ev
+from ndestudio.core.control import StopRequested, TrainControl
+from ndestudio.core.data import TimeSeriesDataset, make_demo
+from ndestudio.core.device import (
+    describe_device,
+    resolve_device,
+    resolve_dtype,
+    seed_everything,
+    set_threads,
+)
+from ndestudio.core.solvers import Probe, SolveStats
+from ndestudio.core.specs import RunSpec, validate
+from ndestudio.core.training.checkpoint import load_checkpoint, save_checkpoint
+from ndestudio.core.training.diagnostics import GradientNorms, non_finite, solver_failure
+from ndestudio.core.training.optim import make_optimizer, make_schedule
+from ndestudio.core.training.tasks import TASKS, Task
+
+# What a solver raises when the learned dynamics break it down (torchdiffeq asserts).
+_SOLVER_ERRORS = (AssertionError, RuntimeError, ValueError)
+
+HISTORY_KEYS = ("iteration", "loss", "grad_norm", "nfe_forward", "nfe_backward", "lr", "wall_time")
+
+
+class Trainer:
+    """Trains the model a :class:`RunSpec` describes.
+
+    ``run`` yields :mod:`ndestudio.core.events`; it can be called again after a stop to go on
+    from where it left off. ``control`` pauses, resumes and stops it from another thread.
+    """
+
+    def __init__(self, spec: RunSpec, dataset: TimeSeriesDataset | None = None) -> None:
+        validate(spec)
+        self.spec = copy.deepcopy(spec)
+        set_threads(spec.train.threads)
+        self.device = resolve_device(spec.train.device)
+        self.dtype = resolve_dtype(spec.train.dtype)
+        self.generator = seed_everything(spec.train.seed)
+        self.dataset = dataset if dataset is not None else make_demo(spec.data)
+        task_cls = TASKS[spec.model.family]
+        self.task: Task = task_cls(self.spec, self.dataset, self.device, self.dtype, self.generator)
+        self.model = self.task.model
+        self.optimizer = make_optimizer(spec.train, self.task.parameter_groups(spec.train.lr))
+        self.schedule = make_schedule(spec.train, self.optimizer)
+        self.stats = SolveStats()
+        self.grad_norms = GradientNorms(self.model)
+        self.params: list[torch.Tensor] = [p for p in self.model.parameters() if p.requires_grad]
+        self._last_good = [p.detach().clone() for p in self.params]
+        self.iteration = 0
+        self.history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
+        self.eval_history: dict[str, list[float]] = {"iteration": [], "val_loss": []}
+        self.last_eval: ev.Eval | None = None
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.params)
+
+    def run(self, control: TrainControl | None = None) -> Iterator[ev.Event]:
+        control = control or TrainControl()
+        probe = Probe(self.stats, control)
+        total = self.spec.train.iterations
+        yield ev.Started(
+            device=describe_device(self.device),
+            dtype=self.spec.train.dtype,
+            n_parameters=self.n_parameters,
+            n_train=len(self.task.train_rows),
+            n_val=len(self.task.val_rows),
+            iterations=total,
+            start_iteration=self.iteration,
+        )
+        started = time.perf_counter()
+        elapsed_before = self.history["wall_time"][-1] if self.history["wall_time"] else 0.0
+        self.model.train()
+        while self.iteration < total:
+            if control.paused:
+                yield ev.Paused(self.iteration)
+                while control.paused:
+                    control.wait_while_paused(0.05)
+                if not control.stop_requested:
+                    yield ev.Resumed(self.iteration)
+            if control.stop_requested:
+                yield ev.Stopped(self.iteration)
+                return
+            try:
+                failure = self._train_step(probe)
+            except StopRequested:
+                self.optimizer.zero_grad(set_to_none=True)
+                yield ev.Stopped(self.iteration)
+                return
+            except _SOLVER_ERRORS as exc:
+                self._restore_last_good()
+                yield solver_failure(self.iteration + 1, exc, self.spec)
+                return
+            if isinstance(failure, ev.Failed):
+                yield failure
+                return
+            loss, grad_norm, layers = failure
+            self.iteration += 1
+            step_mean, step_min = self.stats.step_summary()
+            step = ev.Step(
+                iteration=self.iteration,
+                loss=loss,
+                grad_norm=grad_norm,
+                layer_grad_norms=layers,
+                nfe_forward=self.stats.nfe_forward,
+                nfe_backward=self.stats.nfe_backward,
+                lr=self.optimizer.param_groups[0]["lr"],
+                wall_time=elapsed_before + time.perf_counter() - started,
+                step_size_mean=step_mean,
+                step_size_min=step_min,
+            )
+            self._record(step)
+            yield step
+            if self.iteration % self.spec.train.eval_every == 0 or self.iteration == total:
+                try:
+                    evaluation = self.evaluate(control)
+                except StopRequested:
+                    yield ev.Stopped(self.iteration)
+                    return
+                yield evaluation
+        metrics = dict(self.last_eval.metrics) if self.last_eval else {}
+        if self.last_eval:
+            metrics["val_loss"] = self.last_eval.val_loss
+        yield ev.Finished(
+            self.iteration,
+            elapsed_before + time.perf_counter() - started,
+            self.history["loss"][-1] if self.history["loss"] else math.nan,
+            metrics,
+        )
+
+    def _train_step(self, probe: Probe) -> tuple[float, float, dict[str, float]] | ev.Failed:
+        """One optimiser step; a :class:`Failed` (weights untouched) if it went non-finite."""
+        self.stats.reset()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.task.loss(self.iteration, probe)
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            self._restore_last_good()
+            return non_finite(self.iteration + 1, "loss", self.spec)
+        with self.stats.backward_phase():
+            loss.backward()
+        self.task.after_backward()
+        grad_norm, layers = self.grad_norms.compute()
+        if not math.isfinite(grad_norm):
+            self._restore_last_good()
+            return non_finite(self.iteration + 1, "gradient", self.spec)
+        if self.spec.train.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.spec.train.grad_clip)
+        torch._foreach_copy_(self._last_good, [p.detach() for p in self.params])
+        self.optimizer.step()
+        self.task.after_step()
+        self.schedule.step()
+        return loss_value, grad_norm, layers
+
+    def _restore_last_good(self) -> None:
+        """Put back the weights from before the last optimiser step (they gave a finite loss)."""
+        with torch.no_grad():
+            torch._foreach_copy_(self.params, self._last_good)
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def evaluate(self, control: TrainControl | None = None) -> ev.Eval:
+        self.model.eval()
+        eval_stats = SolveStats()
+        try:
+            with torch.no_grad():
+                result = self.task.evaluate(Probe(eval_stats, control))
+        finally:
+            self.model.train()
+        event = ev.Eval(self.iteration, result.val_loss, result.metrics, result.snapshot)
+        self.eval_history["iteration"].append(self.iteration)
+        self.eval_history["val_loss"].append(result.val_loss)
+        for key, value in result.metrics.items():
+            self.eval_history.setdefault(key, []).append(value)
+        self.last_eval = event
+        return event
+
+    def _record(self, step: ev.Step) -> None:
+        for key in HISTORY_KEYS:
+            self.history[key].append(float(getattr(step, key)))
+
+    # Checkpoints ---------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        return save_checkpoint(
+            path,
+            spec=self.spec,
+            model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            schedule=self.schedule.state_dict(),
+            iteration=self.iteration,
+            history={**self.history, **{f"eval/{k}": v for k, v in self.eval_history.items()}},
+            generator=self.generator.get_state(),
+        )
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, dataset: TimeSeriesDataset | None = None) -> Trainer:
+        ckpt = load_checkpoint(path)
+        trainer = cls(ckpt.spec, dataset)
+        trainer.model.load_state_dict(ckpt.model)
+        trainer.optimizer.load_state_dict(ckpt.optimizer)
+        trainer.schedule.load_state_dict(ckpt.schedule)
+        trainer.iteration = ckpt.iteration
+        trainer.generator.set_state(ckpt.generator)
+        for key in HISTORY_KEYS:
+            trainer.history[key] = list(ckpt.history.get(key, []))
+        for key, values in ckpt.history.items():
+            if key.startswith("eval/"):
+                trainer.eval_history[key[5:]] = list(values)
+        trainer._last_good = [p.detach().clone() for p in trainer.params]
+        return trainer

@@ -1,0 +1,83 @@
+"""The headless CLI: ``python -m ndestudio train`` and ``demos``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from ndestudio.core.data import DEMOS
+from ndestudio.core.specs import RunSpec
+from ndestudio.core.training import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ndestudio", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_demos_lists_every_demo():
+    result = _cli("demos")
+    assert result.returncode == 0
+    lines = result.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list(DEMOS)
+
+
+def test_train_writes_checkpoint_and_metrics(tmp_path):
+    result = _cli(
+        "train",
+        str(ROOT / "resources/configs/ode_spiral.json"),
+        "--out",
+        str(tmp_path),
+        "--iterations",
+        "12",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "12/12 loss" in result.stderr and "ETA" in result.stderr
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt.iteration == 12 and ckpt.spec.train.iterations == 12
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert [int(r["iteration"]) for r in rows] == list(range(1, 13))
+    assert rows[-1]["val_loss"] != "" and float(rows[-1]["loss"]) > 0
+    assert int(rows[0]["nfe_forward"]) > 0
+    assert RunSpec.load(tmp_path / "config.json") == ckpt.spec
+
+
+def test_every_example_config_is_valid():
+    configs = sorted((ROOT / "resources/configs").glob("*.json"))
+    families = set()
+    for path in configs:
+        spec = RunSpec.load(path)
+        from ndestudio.core.specs import validate
+
+        validate(spec)
+        families.add(spec.model.family)
+    assert families == {"ode", "cde", "sde"}
+
+
+def test_bad_config_gives_clear_messages_and_no_traceback(tmp_path):
+    data = json.loads((ROOT / "resources/configs/ode_spiral.json").read_text())
+    data["solver"] = {"method": "rk4"}
+    data["model"]["network"]["width"] = 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    result = _cli("train", str(bad), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "method 'rk4' is fixed-step: set step_size (> 0)" in result.stderr
+    assert "vector field hidden width must be ≥ 1, got 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_broken_json_names_the_line(tmp_path):
+    bad = tmp_path / "broken.json"
+    bad.write_text('{\n  "name": "x",\n  oops\n}\n')
+    result = _cli("train", str(bad), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert f"{bad}, line 3, column 3: invalid JSON" in result.stderr
+    assert "Traceback" not in result.stderr
