@@ -170,12 +170,26 @@ def demos(args: argparse.Namespace) -> int:
     return 0
 
 
+def gui(args: argparse.Namespace) -> int:
+    from ndestudio.gui.app import run
+
+    spec = RunSpec.load(args.config) if getattr(args, "config", None) else None
+    project = Path(args.project) if getattr(args, "project", None) else None
+    return run(project=project, spec=spec, autotrain=getattr(args, "train", False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ndestudio",
-        description="NDE Studio: neural ODEs, CDEs and SDEs. Subcommands run headless.",
+        description="NDE Studio: neural ODEs, CDEs and SDEs. Without a subcommand it opens "
+        "the window on the spiral demo; the subcommands run headless.",
     )
     sub = parser.add_subparsers(dest="command")
+    p_gui = sub.add_parser("gui", help="open the window (the default)")
+    p_gui.add_argument("project", nargs="?", help="a project file (.ndeproj) to open")
+    p_gui.add_argument("--config", help="start from this run config instead of the demo")
+    p_gui.add_argument("--train", action="store_true", help="start training at once")
+    p_gui.set_defaults(func=gui)
     p_train = sub.add_parser("train", help="train a model from a JSON run config")
     p_train.add_argument("config", help="run config (see resources/configs/)")
     p_train.add_argument("--out", required=True, help="folder for checkpoint.pt and metrics.csv")
@@ -191,6 +205,5 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        return gui(args)
     return int(args.func(args))

@@ -21,6 +21,7 @@ class TrainControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self.stop_flag = self._stop.is_set  # a bound method: the cheapest check per evaluation
 
     def stop(self) -> None:
         self._stop.set()

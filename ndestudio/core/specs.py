@@ -75,7 +75,7 @@ class SDESpec:
         )
     )
     discriminator_hidden_size: int = 16
-    gan_constraint: str = "clip"
+    gan_constraint: str = "gradient_penalty"
     gradient_penalty: float = 10.0
     discriminator_lr_ratio: float = 4.0
     critic_steps: int = 1

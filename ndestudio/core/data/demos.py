@@ -107,7 +107,7 @@ def _lorenz(y: torch.Tensor) -> torch.Tensor:
 
 
 def _spiral_initial(rng: np.random.Generator, n: int) -> np.ndarray:
-    radius = rng.uniform(1.5, 2.2, n)
+    radius = rng.uniform(0.6, 1.2, n)
     angle = rng.uniform(0, 2 * math.pi, n)
     return np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
 
@@ -117,15 +117,15 @@ def _clockwise_spirals(
 ) -> TimeSeriesDataset:
     """Clockwise (label 0) vs anticlockwise (label 1) decaying spirals, irregularly observed.
 
-    The regression target is each spiral's decay rate.
+    Each spiral decays at its own rate, the regression target: r(t) = 1 / (1 + rate * t).
     """
     n = spec.n_series
     labels = np.arange(n) % 2
     rng.shuffle(labels)
     phase = rng.uniform(0, 2 * math.pi, (n, 1))
     decay = rng.uniform(0.2, 0.8, (n, 1))
-    span = times[-1] - times[0]
-    angle = 2 * math.pi * (times[None, :] - times[0]) / span * 2.0  # two turns
+    s = (times[None, :] - times[0]) / (times[-1] - times[0])
+    angle = 2 * math.pi * 2.0 * s  # two turns
     direction = np.where(labels[:, None] == 1, 1.0, -1.0)
     radius = 1.0 / (1.0 + decay * (times[None, :] - times[0]))
     x = radius * np.cos(direction * angle + phase)

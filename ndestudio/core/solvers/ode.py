@@ -14,21 +14,22 @@ from ndestudio.core.solvers.stats import Probe
 from ndestudio.core.specs import SolverSpec
 
 
-class _InstrumentedField(nn.Module):
+class _InstrumentedField:
     """Wraps a vector field ``f(t, y)``: counts evaluations, records steps, checks for a stop.
 
-    torchdiffeq copies the ``callback_*`` methods from the function it is given; an ``nn.Module``
-    keeps the adjoint's parameter discovery working.
+    torchdiffeq copies the ``callback_*`` methods from the function it is given. A plain
+    object rather than an ``nn.Module`` saves a module call per evaluation; the adjoint is
+    given its parameters explicitly.
     """
 
     def __init__(self, field: nn.Module, probe: Probe) -> None:
-        super().__init__()
         self.field = field
         self.probe = probe
 
-    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.probe.on_forward()
-        return self.probe.watch(self.field(t, y))
+    def __call__(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        probe = self.probe
+        probe.on_forward()
+        return probe.watch(self.field(t, y))
 
 
 class _FixedStepField(_InstrumentedField):

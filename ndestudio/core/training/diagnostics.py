@@ -24,16 +24,20 @@ class GradientNorms:
                 self.params.append(own)
 
     def compute(self) -> tuple[float, dict[str, float]]:
-        per_layer = []
-        for params in self.params:
-            grads = [p.grad for p in params if p.grad is not None]
-            if grads:
-                per_layer.append(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
-            else:
-                per_layer.append(torch.zeros((), device=params[0].device))
-        norms = torch.stack(per_layer).double().cpu().tolist() if per_layer else []
-        total = math.sqrt(sum(n * n for n in norms))
-        return total, dict(zip(self.names, norms, strict=True))
+        """(global norm, {layer: norm}); one fused norm kernel and one transfer per call."""
+        owners, grads = [], []
+        for layer, params in enumerate(self.params):
+            for p in params:
+                if p.grad is not None:
+                    owners.append(layer)
+                    grads.append(p.grad)
+        squares = [0.0] * len(self.params)
+        if grads:
+            norms = torch.stack(torch._foreach_norm(grads)).double().cpu().tolist()
+            for layer, norm in zip(owners, norms, strict=True):
+                squares[layer] += norm * norm
+        per_layer = {name: math.sqrt(sq) for name, sq in zip(self.names, squares, strict=True)}
+        return math.sqrt(sum(squares)), per_layer
 
 
 def remedies(spec: RunSpec) -> tuple[str, ...]:

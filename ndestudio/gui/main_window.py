@@ -1,0 +1,589 @@
+"""The main window: docked panels, live plots, menus, status bar, projects."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDockWidget,
+    QFileDialog,
+    QGridLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QWidget,
+)
+
+from ndestudio import __version__
+from ndestudio.core import events as ev
+from ndestudio.core.data import DEMOS
+from ndestudio.core.device import describe_device, resolve_device
+from ndestudio.core.project import ProjectError, checkpoint_path, load_project, save_project
+from ndestudio.core.specs import RunSpec
+from ndestudio.core.training import CheckpointError, Trainer
+from ndestudio.gui.panels.dataset_loader import DatasetPanel
+from ndestudio.gui.panels.model_builder import ModelBuilderPanel
+from ndestudio.gui.panels.training import TrainingPanel
+from ndestudio.gui.plots.gradients import GradientPlot
+from ndestudio.gui.plots.loss import LossPlot
+from ndestudio.gui.plots.nfe import NFEPlot
+from ndestudio.gui.plots.trajectories import PhasePlot, TrajectoryPlot
+from ndestudio.gui.session import Session
+
+REDRAW_HZ = 15
+AUTOSAVE_MS = 60_000
+MAX_RECENT = 8
+PROJECT_FILTER = "NDE Studio projects (*.ndeproj)"
+
+
+def default_spec() -> RunSpec:
+    """The demo a new window opens with: a neural ODE on the spiral that learns in seconds."""
+    spec = RunSpec(name="spiral")
+    spec.model.network.activation = "tanh"
+    spec.data.n_series, spec.data.n_times = 64, 100
+    spec.train.lr, spec.train.schedule = 0.03, "cosine"
+    spec.train.window, spec.train.eval_every = 10, 25
+    return spec
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, spec: RunSpec | None = None, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or QSettings("NDE Studio", "NDE Studio")
+        self.session = Session(copy.deepcopy(spec) if spec else default_spec())
+        self.project_path: Path | None = None
+        self.dirty = False
+        self.failure_box: QMessageBox | None = None
+        self.autosave_dir = (
+            Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
+            / "autosave"
+        )
+        self._rate = (0, 0.0)  # (iteration, wall time) at the last status update
+        self.setWindowTitle("NDE Studio")
+        self.resize(1400, 900)
+
+        self._build_plots()
+        self._build_panels()
+        self._build_menus()
+        self._build_status()
+
+        self.session.state_changed.connect(self._on_state)
+        self.session.events.connect(self._on_events)
+        self.session.run_reset.connect(self._clear_plots)
+        self.session.problem.connect(self._show_problem)
+        self.session.saved.connect(lambda p: self.statusBar().showMessage(f"Saved {p}", 4000))
+
+        self.redraw_timer = QTimer(self)
+        self.redraw_timer.setInterval(1000 // REDRAW_HZ)
+        self.redraw_timer.timeout.connect(self.redraw)
+        self.redraw_timer.start()
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(AUTOSAVE_MS)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+
+        self._load_panels()
+        self._restore_layout()
+        self._on_state("idle")
+
+    # construction --------------------------------------------------------------------------
+
+    def _build_plots(self) -> None:
+        self.loss_plot = LossPlot()
+        self.gradient_plot = GradientPlot()
+        self.nfe_plot = NFEPlot()
+        self.trajectory_plot = TrajectoryPlot()
+        self.phase_plot = PhasePlot()
+        self.plots = [
+            self.loss_plot,
+            self.gradient_plot,
+            self.nfe_plot,
+            self.trajectory_plot,
+            self.phase_plot,
+        ]
+        central = QWidget()
+        grid = QGridLayout(central)
+        grid.setContentsMargins(2, 2, 2, 2)
+        grid.addWidget(self.trajectory_plot, 0, 0, 2, 1)
+        grid.addWidget(self.phase_plot, 2, 0)
+        grid.addWidget(self.loss_plot, 0, 1)
+        grid.addWidget(self.gradient_plot, 1, 1)
+        grid.addWidget(self.nfe_plot, 2, 1)
+        grid.setColumnStretch(0, 3)
+        grid.setColumnStretch(1, 2)
+        self.smoothing = QCheckBox("Smooth loss", central)
+        self.smoothing.setChecked(True)
+        self.smoothing.setToolTip("Show an exponential moving average of the training loss.")
+        self.smoothing.toggled.connect(self.loss_plot.set_smoothing)
+        grid.addWidget(self.smoothing, 3, 1, alignment=Qt.AlignmentFlag.AlignRight)
+        self.setCentralWidget(central)
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        scroll = QScrollArea()
+        scroll.setWidget(widget)
+        scroll.setWidgetResizable(True)
+        dock.setWidget(scroll)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_panels(self) -> None:
+        self.model_panel = ModelBuilderPanel()
+        self.data_panel = DatasetPanel()
+        self.training_panel = TrainingPanel()
+        left = Qt.DockWidgetArea.LeftDockWidgetArea
+        self.model_dock = self._dock("Model builder", "model_dock", self.model_panel, left)
+        self.data_dock = self._dock("Dataset", "data_dock", self.data_panel, left)
+        self.training_dock = self._dock(
+            "Training", "training_dock", self.training_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.tabifyDockWidget(self.model_dock, self.data_dock)
+        self.model_dock.raise_()
+        self.model_panel.on_change = self._on_model_edit
+        self.data_panel.on_change = self._on_data_edit
+        self.training_panel.on_change = self._on_spec_edit
+        t = self.training_panel
+        t.train_button.clicked.connect(self.train)
+        t.pause_button.clicked.connect(self.session.toggle_pause)
+        t.stop_button.clicked.connect(self.session.stop)
+        t.reset_button.clicked.connect(self.session.reset)
+
+    def _action(
+        self, menu, text: str, slot, shortcut: str | QKeySequence | None = None, tip: str = ""
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        action.setStatusTip(tip)
+        action.setToolTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(
+            file,
+            "&New",
+            self.new_project,
+            QKeySequence.StandardKey.New,
+            "Start over with the default demo.",
+        )
+        self._action(
+            file, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open, "Open a project."
+        )
+        self.recent_menu = file.addMenu("Open &recent")
+        file.addSeparator()
+        self._action(
+            file,
+            "&Save",
+            self.save,
+            QKeySequence.StandardKey.Save,
+            "Save the project (spec and weights).",
+        )
+        self._action(
+            file,
+            "Save &as…",
+            self.save_as_dialog,
+            QKeySequence.StandardKey.SaveAs,
+            "Save under a new name.",
+        )
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit, "Close NDE Studio.")
+        run = bar.addMenu("&Run")
+        self.train_action = self._action(
+            run, "&Train / continue", self.train, "F5", "Start or continue training (F5)."
+        )
+        self.pause_action = self._action(
+            run, "&Pause / resume", self.session.toggle_pause, "Space", "Pause or resume (Space)."
+        )
+        self.stop_action = self._action(
+            run, "&Stop", self.session.stop, "Esc", "Stop the run (Esc)."
+        )
+        self._action(
+            run, "&Reset weights", self.session.reset, None, "Discard the trained weights."
+        )
+        view = bar.addMenu("&View")
+        for dock in (self.model_dock, self.data_dock, self.training_dock):
+            view.addAction(dock.toggleViewAction())
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About NDE Studio", self._about)
+        self._refresh_recent()
+
+    def _build_status(self) -> None:
+        status = self.statusBar()
+        try:
+            device = describe_device(resolve_device(self.session.spec.train.device))
+        except RuntimeError as exc:
+            device = str(exc)
+        self.device_label = QLabel(f"Device: {device}")
+        self.state_label = QLabel("Idle")
+        self.rate_label = QLabel("")
+        for w in (self.device_label, self.state_label, self.rate_label):
+            status.addPermanentWidget(w)
+
+    # spec editing --------------------------------------------------------------------------
+
+    def _load_panels(self) -> None:
+        spec = self.session.spec
+        self.model_panel.load(spec)
+        self.data_panel.load(spec)
+        self.training_panel.load(spec)
+        self.loss_plot.set_log(spec.model.family != "sde")
+        self._show_problems()
+
+    def _collect(self) -> RunSpec:
+        spec = copy.deepcopy(self.session.spec)
+        self.model_panel.apply(spec)
+        self.data_panel.apply(spec)
+        self.training_panel.apply(spec)
+        return spec
+
+    def _on_model_edit(self) -> None:
+        spec = self._collect()
+        if spec.model.family != self.session.spec.model.family:
+            spec.data.name = self.data_panel.set_family(spec.model.family)
+            demo = DEMOS[spec.data.name]
+            spec.data.t_span = None
+            self.model_panel.apply(spec)
+            self.loss_plot.set_log(spec.model.family != "sde")
+            self.training_panel.load(spec)
+            spec.data.n_times = max(spec.data.n_times, 2)
+            if demo.family == "sde" and spec.solver.step_size is None:
+                spec.solver.step_size = 0.0625
+        self._commit(spec, data_changed=True)
+
+    def _on_data_edit(self) -> None:
+        self._commit(self._collect(), data_changed=True)
+
+    def _on_spec_edit(self) -> None:
+        self._commit(self._collect(), data_changed=False)
+
+    def _commit(self, spec: RunSpec, data_changed: bool) -> None:
+        if spec == self.session.spec:
+            return
+        self.session.set_spec(spec)
+        self._mark_dirty()
+        if data_changed:
+            self.data_panel.refresh_preview(spec.data)
+        self._show_problems()
+        self._on_state(self.session.state)
+
+    def _show_problems(self) -> None:
+        problems = self.session.problems()
+        self.model_panel.show_problems(problems)
+        self.training_panel.train_button.setToolTip(
+            "Start training, or continue the current run (F5)."
+            if not problems
+            else "Fix first:\n" + "\n".join(problems)
+        )
+
+    def _mark_dirty(self, dirty: bool = True) -> None:
+        self.dirty = dirty
+        name = self.project_path.name if self.project_path else "untitled"
+        self.setWindowTitle(f"NDE Studio — {name}{' *' if dirty else ''}")
+
+    # running -------------------------------------------------------------------------------
+
+    def train(self) -> None:
+        if self.session.state != "idle":
+            return
+        self.session.set_spec(self._collect())
+        if self.session.train():
+            self._rate = (
+                self.session.trainer.iteration if self.session.trainer else 0,
+                time.perf_counter(),
+            )
+            self.training_panel.progress.setMaximum(self.session.spec.train.iterations)
+
+    def _on_state(self, state: str) -> None:
+        self.training_panel.set_state(state, self.session.can_continue)
+        labels = {
+            "idle": "Idle",
+            "running": "Training",
+            "paused": "Paused",
+            "stopping": "Stopping…",
+        }
+        self.state_label.setText(labels.get(state, state))
+        self.train_action.setEnabled(state == "idle")
+        self.pause_action.setEnabled(state in ("running", "paused"))
+        self.stop_action.setEnabled(state in ("running", "paused"))
+        self.model_panel.setEnabled(state == "idle")
+        self.data_panel.setEnabled(state == "idle")
+        if state == "idle":
+            self.rate_label.setText("")
+
+    def _on_events(self, batch: list[ev.Event]) -> None:
+        for event in batch:
+            for plot in (self.loss_plot, self.gradient_plot, self.nfe_plot):
+                plot.add(event)
+            if isinstance(event, ev.Started):
+                self.device_label.setText(f"Device: {event.device}")
+                self._rate = (event.start_iteration, time.perf_counter())
+            elif isinstance(event, ev.Eval) and event.snapshot is not None:
+                names = self.data_panel.dataset.channel_names if self.data_panel.dataset else []
+                self.trajectory_plot.set_snapshot(event.snapshot, names)
+                self.phase_plot.set_snapshot(event.snapshot, names)
+                self.training_panel.metrics.setText(
+                    f"validation loss {event.val_loss:.4g}"
+                    + "".join(f", {k} {v:.3g}" for k, v in event.metrics.items())
+                )
+            elif isinstance(event, ev.Failed):
+                self._show_failure(event)
+            elif isinstance(event, ev.Finished):
+                self.statusBar().showMessage(f"Finished in {event.wall_time:.1f} s", 6000)
+        steps = [e for e in batch if isinstance(e, ev.Step)]
+        if steps:
+            self._mark_dirty()
+            last = steps[-1]
+            self.training_panel.progress.setValue(last.iteration)
+            it0, t0 = self._rate
+            now = time.perf_counter()
+            if now - t0 >= 0.5:
+                rate = (last.iteration - it0) / (now - t0)
+                self._rate = (last.iteration, now)
+                self.rate_label.setText(f"{rate:.1f} steps/s")
+                remaining = self.session.spec.train.iterations - last.iteration
+                eta = remaining / rate if rate > 0 else float("inf")
+                self.training_panel.eta.setText(
+                    f"ETA {int(eta) // 60:02d}:{int(eta) % 60:02d}" if eta != float("inf") else ""
+                )
+
+    def redraw(self) -> None:
+        """Redraw the plots that received data; at most REDRAW_HZ times a second."""
+        for plot in self.plots:
+            if plot.dirty:
+                plot.redraw()
+
+    def _clear_plots(self) -> None:
+        for plot in self.plots:
+            plot.clear_data()
+        self.training_panel.progress.setValue(0)
+        self.training_panel.metrics.setText("")
+        self.training_panel.eta.setText("")
+
+    def _show_failure(self, event: ev.Failed) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Training stopped", event.reason, parent=self)
+        if event.remedies:
+            box.setInformativeText("Things to try:\n• " + "\n• ".join(event.remedies))
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()  # not exec(): the window keeps running
+        self.failure_box = box
+
+    def _show_problem(self, message: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "NDE Studio", message, parent=self)
+        box.open()
+        self.failure_box = box
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self, "NDE Studio", f"NDE Studio {__version__}: neural ODEs, CDEs and SDEs."
+        )
+
+    # projects ------------------------------------------------------------------------------
+
+    def _ui_state(self) -> dict:
+        return {"smoothing": self.smoothing.isChecked()}
+
+    def save_project_to(self, path: Path) -> None:
+        """Save spec and weights; the weights at the next step boundary if a run is going."""
+        path = Path(path)
+        spec = self._collect()
+        has_weights = self.session.trainer is not None
+        if has_weights:
+            self.session.save_checkpoint(checkpoint_path(path))
+        save_project(path, spec, has_weights, self._ui_state())
+        self.project_path = path
+        self._mark_dirty(False)
+        self._add_recent(path)
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+
+    def open_project(self, path: Path) -> bool:
+        path = Path(path)
+        try:
+            project = load_project(path)
+            trainer = Trainer.from_checkpoint(project.checkpoint) if project.checkpoint else None
+        except (ProjectError, CheckpointError) as exc:
+            self._show_problem(f"Cannot open the project:\n{exc}")
+            return False
+        self.session.reset()
+        self.session.set_spec(project.spec)
+        self.session.trainer = trainer
+        self._load_panels()
+        self.smoothing.setChecked(bool(project.ui.get("smoothing", True)))
+        self.project_path = path
+        self._mark_dirty(False)
+        self._add_recent(path)
+        if trainer is not None:
+            self._replay_history(trainer)
+        self._on_state("idle")
+        return True
+
+    def _replay_history(self, trainer: Trainer) -> None:
+        """Redraw a reopened run's curves from its saved history."""
+        h = trainer.history
+        for i in range(len(h["iteration"])):
+            self.loss_plot.add(
+                ev.Step(
+                    int(h["iteration"][i]),
+                    h["loss"][i],
+                    h["grad_norm"][i],
+                    {},
+                    int(h["nfe_forward"][i]),
+                    int(h["nfe_backward"][i]),
+                    h["lr"][i],
+                    h["wall_time"][i],
+                )
+            )
+        for it, val in zip(
+            trainer.eval_history["iteration"], trainer.eval_history["val_loss"], strict=True
+        ):
+            self.loss_plot.add(ev.Eval(int(it), val))
+        self.training_panel.progress.setValue(trainer.iteration)
+        self.redraw()
+
+    async def save_async(self, path: Path) -> None:
+        """Save without blocking the GUI: file writing runs in the event loop's executor."""
+        loop = asyncio.get_running_loop()
+        spec = self._collect()
+        trainer_running = self.session.state == "running"
+        if self.session.trainer is not None and trainer_running:
+            self.session.save_checkpoint(checkpoint_path(path))
+        elif self.session.trainer is not None:
+            await loop.run_in_executor(None, self.session.trainer.save, checkpoint_path(path))
+        await loop.run_in_executor(
+            None, save_project, path, spec, self.session.trainer is not None, self._ui_state()
+        )
+        self.project_path = path
+        self._mark_dirty(False)
+        self._add_recent(path)
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+
+    def _schedule(self, coro) -> None:
+        """Run ``coro`` on the qasync loop when there is one, else to completion now."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            task = loop.create_task(coro)
+            task.add_done_callback(self._report_task_error)
+        else:
+            asyncio.run(coro)
+
+    def _report_task_error(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._show_problem(f"Saving failed: {task.exception()}")
+
+    def save(self) -> None:
+        if self.project_path is None:
+            self.save_as_dialog()
+        else:
+            self._schedule(self.save_async(self.project_path))
+
+    def save_as_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save project", str(Path.home() / "untitled.ndeproj"), PROJECT_FILTER
+        )
+        if path:
+            if not path.endswith(".ndeproj"):
+                path += ".ndeproj"
+            self._schedule(self.save_async(Path(path)))
+
+    def open_dialog(self) -> None:
+        if not self._confirm_discard():
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open project", str(Path.home()), PROJECT_FILTER
+        )
+        if path:
+            self.open_project(Path(path))
+
+    def new_project(self) -> None:
+        if self.session.state != "idle" or not self._confirm_discard():
+            return
+        self.session.reset()
+        self.session.set_spec(default_spec())
+        self.project_path = None
+        self._load_panels()
+        self._mark_dirty(False)
+
+    def _confirm_discard(self) -> bool:
+        """Ask before unsaved work is lost; True to go on."""
+        if not self.dirty:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            "The current project has unsaved changes. Save them first?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            self.save()
+            return not self.dirty
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _add_recent(self, path: Path) -> None:
+        recent = [p for p in self.settings.value("recent", [], type=list) if p != str(path)]
+        self.settings.setValue("recent", [str(path), *recent][:MAX_RECENT])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.value("recent", [], type=list)
+        for p in recent:
+            action = self.recent_menu.addAction(p)
+            action.triggered.connect(
+                lambda _=False, p=p: self._confirm_discard() and self.open_project(Path(p))
+            )
+        self.recent_menu.setEnabled(bool(recent))
+
+    def autosave(self) -> None:
+        """Save the session to the autosave folder: a crash loses at most one interval."""
+        if not self.dirty:
+            return
+        path = self.autosave_dir / "autosave.ndeproj"
+        try:
+            self.save_project_copy(path)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Autosave failed: {exc}", 6000)
+
+    def save_project_copy(self, path: Path) -> None:
+        """Like saving, but leaves the project's own name and unsaved state alone."""
+        has_weights = self.session.trainer is not None
+        if has_weights:
+            self.session.save_checkpoint(checkpoint_path(path))
+        save_project(path, self._collect(), has_weights, self._ui_state())
+
+    # window state --------------------------------------------------------------------------
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("geometry")
+        state = self.settings.value("window_state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.session.state != "idle" or self.dirty:
+            # Keep the work: the autosave is there to be restored on the next start.
+            self.autosave()
+        self.session.shutdown()
+        self.redraw_timer.stop()
+        self.autosave_timer.stop()
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        event.accept()

@@ -1,0 +1,170 @@
+"""Dataset loader: the built-in demo systems with their parameters and a live preview."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
+
+from ndestudio.core.data import DEMOS, TimeSeriesDataset, make_demo
+from ndestudio.core.specs import DataSpec, RunSpec
+from ndestudio.gui.panels.forms import Form, set_combo
+from ndestudio.gui.plots.base import COLORS, pen
+from ndestudio.gui.plots.buffers import nan_separated
+
+PREVIEW_SERIES = 8
+
+
+def demos_for(family: str) -> list[str]:
+    return [name for name, demo in DEMOS.items() if demo.family == family]
+
+
+class DatasetPanel(QWidget):
+    """Edits ``spec.data``; previews the first series of the dataset it describes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.form = Form()
+        f = self.form
+        self.demo = f.combo("Demo system", [], "Built-in systems for the chosen model family.")
+        self.description = QLabel()
+        self.description.setWordWrap(True)
+        self.description.setStyleSheet("color: #555;")
+        self.n_series = f.integer(
+            "Series", 4, 100_000, "How many series (trajectories) to generate."
+        )
+        self.n_times = f.integer("Observations", 2, 100_000, "Observation times per series.")
+        self.t0 = f.number("Start time", -1e6, 1e6, 3, "Start of the time span.")
+        self.t1 = f.number("End time", -1e6, 1e6, 3, "End of the time span.")
+        self.noise = f.number(
+            "Noise", 0.0, 100.0, 3, "Standard deviation of Gaussian observation noise."
+        )
+        self.drop = f.number(
+            "Dropped",
+            0.0,
+            0.95,
+            2,
+            "Fraction of observations removed at random (NaN): irregular data.",
+        )
+        self.seed = f.integer(
+            "Seed", 0, 2**31 - 1, "Seed of the generator: the same seed gives the same data."
+        )
+        self.val_fraction = f.number(
+            "Validation", 0.05, 0.9, 2, "Fraction of series held out for validation."
+        )
+        box = QGroupBox("Data")
+        inner = QVBoxLayout(box)
+        inner.addWidget(self.form)
+        inner.addWidget(self.description)
+        layout.addWidget(box)
+
+        self.preview = pg.PlotWidget()
+        self.preview.setBackground("w")
+        self.preview.setMinimumHeight(160)
+        self.preview.getPlotItem().setTitle("Preview", size="9pt")
+        self.preview.getPlotItem().showGrid(x=True, y=True, alpha=0.2)
+        self.preview.getPlotItem().addLegend(offset=(-10, 5), labelTextSize="8pt")
+        layout.addWidget(self.preview, 1)
+        self.form.changed.connect(self._on_edit)
+        self.on_change = lambda: None
+        self.dataset: TimeSeriesDataset | None = None
+        self._family = "ode"
+        self._last_demo = ""
+
+    def load(self, spec: RunSpec) -> None:
+        self.form.loading = True
+        try:
+            d = spec.data
+            self._family = spec.model.family
+            set_combo(self.demo, demos_for(self._family), d.name)
+            self._last_demo = self.demo.currentText()
+            demo = DEMOS.get(d.name)
+            span = d.t_span or (list(demo.t_span) if demo else [0.0, 1.0])
+            self.n_series.setValue(d.n_series)
+            self.n_times.setValue(d.n_times)
+            self.t0.setValue(span[0])
+            self.t1.setValue(span[1])
+            self.noise.setValue(d.noise)
+            self.drop.setValue(d.drop_fraction)
+            self.seed.setValue(d.seed)
+            self.val_fraction.setValue(d.val_fraction)
+        finally:
+            self.form.loading = False
+        self._describe()
+        self.refresh_preview(spec.data)
+
+    def apply(self, spec: RunSpec) -> None:
+        d = spec.data
+        d.name = self.demo.currentText()
+        d.n_series = self.n_series.value()
+        d.n_times = self.n_times.value()
+        demo = DEMOS.get(d.name)
+        span = [self.t0.value(), self.t1.value()]
+        d.t_span = None if demo is not None and tuple(span) == demo.t_span else span
+        d.noise = self.noise.value()
+        d.drop_fraction = self.drop.value()
+        d.seed = self.seed.value()
+        d.val_fraction = self.val_fraction.value()
+
+    def set_family(self, family: str) -> str:
+        """Offer the demos of ``family``; returns the demo now selected."""
+        if family != self._family:
+            self._family = family
+            self.form.loading = True
+            set_combo(self.demo, demos_for(family), "")
+            demo = DEMOS[self.demo.currentText()]
+            self._last_demo = demo.name
+            self.t0.setValue(demo.t_span[0])
+            self.t1.setValue(demo.t_span[1])
+            self.form.loading = False
+            self._describe()
+        return self.demo.currentText()
+
+    def _describe(self) -> None:
+        demo = DEMOS.get(self.demo.currentText())
+        self.description.setText(demo.description if demo else "")
+        self.drop.setEnabled(self._family == "cde")
+
+    def _on_edit(self) -> None:
+        demo = DEMOS.get(self.demo.currentText())
+        if demo is not None and demo.name != self._last_demo:  # a new demo: its own time span
+            self._last_demo = demo.name
+            self.form.loading = True
+            self.t0.setValue(demo.t_span[0])
+            self.t1.setValue(demo.t_span[1])
+            self.form.loading = False
+        self._describe()
+        self.on_change()
+
+    def refresh_preview(self, data: DataSpec) -> None:
+        """Generate the dataset and draw its first series (demos take milliseconds)."""
+        item = self.preview.getPlotItem()
+        item.clear()
+        try:
+            self.dataset = make_demo(data)
+        except (KeyError, ValueError) as exc:
+            item.setTitle(f"Preview unavailable: {exc}", size="9pt")
+            self.dataset = None
+            return
+        ds = self.dataset
+        item.setTitle(
+            f"Preview: {ds.name}, {ds.n_series} series × {len(ds.times)} times", size="9pt"
+        )
+        shown = ds.values[:PREVIEW_SERIES]
+        for c, name in enumerate(ds.channel_names[:3]):
+            paths = shown[..., c]
+            x, y = nan_separated(ds.times, paths)
+            item.plot(x, y, pen=pen(COLORS[c], 1.0), connect="finite", name=name)
+            t = np.broadcast_to(ds.times, paths.shape)
+            ok = np.isfinite(paths)
+            item.plot(
+                t[ok],
+                paths[ok],
+                pen=None,
+                symbol="o",
+                symbolSize=3,
+                symbolBrush=COLORS[c],
+                symbolPen=None,
+            )

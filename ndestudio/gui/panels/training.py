@@ -1,0 +1,139 @@
+"""Training panel: optimiser settings, run buttons, progress with ETA."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ndestudio.core.specs import OPTIMIZERS, SCHEDULES, RunSpec
+from ndestudio.gui.panels.forms import Form, read_float, set_combo, show_float
+
+
+class TrainingPanel(QWidget):
+    """Edits ``spec.train`` (except device and dtype) and shows the run's progress."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.form = Form()
+        f = self.form
+        self.optimizer = f.combo(
+            "Optimizer", list(OPTIMIZERS), "Adam is the usual choice; AdamW decouples weight decay."
+        )
+        self.lr = f.scientific(
+            "Learning rate", "Step size of the optimiser; lower it if the loss diverges."
+        )
+        self.schedule = f.combo(
+            "Schedule",
+            list(SCHEDULES),
+            "How the learning rate changes over the run (cosine decays it to 0).",
+        )
+        self.batch = f.integer("Batch size", 1, 100_000, "Series per training step.")
+        self.iterations = f.integer(
+            "Iterations",
+            1,
+            10_000_000,
+            "Training steps in the run; raising it lets a finished run go on.",
+        )
+        self.window = f.integer(
+            "Window",
+            0,
+            100_000,
+            "ODE: train on random windows of this many observations (0 = whole series).",
+        )
+        self.grad_clip = f.scientific(
+            "Gradient clip", "Clip the global gradient norm to this value (empty = off)."
+        )
+        self.weight_decay = f.scientific(
+            "Weight decay", "L2 penalty on the weights; keeps learned dynamics from becoming stiff."
+        )
+        self.seed = f.integer(
+            "Seed",
+            0,
+            2**31 - 1,
+            "Seed of initial weights, batches and noise: the same seed repeats the run.",
+        )
+        self.eval_every = f.integer(
+            "Evaluate every", 1, 1_000_000, "Validation and plot snapshots every this many steps."
+        )
+        box = QGroupBox("Optimisation")
+        QVBoxLayout(box).addWidget(self.form)
+        layout.addWidget(box)
+
+        buttons = QGridLayout()
+        self.train_button = QPushButton("Train")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.reset_button = QPushButton("Reset")
+        self.train_button.setToolTip("Start training, or continue the current run (F5).")
+        self.pause_button.setToolTip("Pause or resume the run (Space).")
+        self.stop_button.setToolTip("Stop the run; the last good weights stay (Esc).")
+        self.reset_button.setToolTip("Discard the trained weights: the next Train starts afresh.")
+        for i, b in enumerate(
+            (self.train_button, self.pause_button, self.stop_button, self.reset_button)
+        ):
+            buttons.addWidget(b, i // 2, i % 2)
+        layout.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m")
+        self.eta = QLabel("")
+        self.metrics = QLabel("")
+        self.metrics.setWordWrap(True)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.eta)
+        layout.addWidget(self.metrics)
+        layout.addStretch(1)
+        self.form.changed.connect(lambda: self.on_change())
+        self.on_change = lambda: None
+
+    def load(self, spec: RunSpec) -> None:
+        t = spec.train
+        self.form.loading = True
+        try:
+            set_combo(self.optimizer, list(OPTIMIZERS), t.optimizer)
+            show_float(self.lr, t.lr)
+            set_combo(self.schedule, list(SCHEDULES), t.schedule)
+            self.batch.setValue(t.batch_size)
+            self.iterations.setValue(t.iterations)
+            self.window.setValue(t.window or 0)
+            show_float(self.grad_clip, t.grad_clip)
+            show_float(self.weight_decay, t.weight_decay)
+            self.seed.setValue(t.seed)
+            self.eval_every.setValue(t.eval_every)
+        finally:
+            self.form.loading = False
+        self.window.setEnabled(spec.model.family == "ode")
+        self.progress.setRange(0, t.iterations)
+
+    def apply(self, spec: RunSpec) -> None:
+        t = spec.train
+        t.optimizer = self.optimizer.currentText()
+        t.lr = read_float(self.lr) or t.lr
+        t.schedule = self.schedule.currentText()
+        t.batch_size = self.batch.value()
+        t.iterations = self.iterations.value()
+        t.window = (self.window.value() or None) if spec.model.family == "ode" else None
+        t.grad_clip = read_float(self.grad_clip) or None
+        t.weight_decay = read_float(self.weight_decay) or 0.0
+        t.seed = self.seed.value()
+        t.eval_every = self.eval_every.value()
+        self.window.setEnabled(spec.model.family == "ode")
+        self.progress.setMaximum(t.iterations)
+
+    def set_state(self, state: str, can_continue: bool) -> None:
+        idle = state == "idle"
+        self.train_button.setEnabled(idle)
+        self.train_button.setText("Continue" if idle and can_continue else "Train")
+        self.pause_button.setEnabled(state in ("running", "paused"))
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        self.stop_button.setEnabled(state in ("running", "paused"))
+        self.reset_button.setEnabled(idle)
+        self.form.setEnabled(idle)

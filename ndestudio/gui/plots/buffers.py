@@ -1,0 +1,67 @@
+"""Preallocated, growing numpy buffers for streaming curves (amortised O(1) appends)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Series:
+    """x and y values appended one at a time; ``x``/``y`` are views of the filled part."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._x = np.empty(capacity)
+        self._y = np.empty(capacity)
+        self.n = 0
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self._x):
+            self._x = np.resize(self._x, 2 * len(self._x))
+            self._y = np.resize(self._y, 2 * len(self._y))
+        self._x[self.n] = x
+        self._y[self.n] = y
+        self.n += 1
+
+    def clear(self) -> None:
+        self.n = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self.n]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self.n]
+
+
+class SmoothedSeries(Series):
+    """A series and its exponential moving average, updated in O(1) per appended point."""
+
+    def __init__(self, alpha: float = 0.9, capacity: int = 1024) -> None:
+        super().__init__(capacity)
+        self.alpha = alpha
+        self.smooth = Series(capacity)
+        self._acc = 0.0
+
+    def append(self, x: float, y: float) -> None:
+        super().append(x, y)
+        if np.isfinite(y):
+            self._acc = self.alpha * self._acc + (1 - self.alpha) * y
+        corrected = self._acc / (1 - self.alpha**self.n)
+        self.smooth.append(x, corrected)
+
+    def clear(self) -> None:
+        super().clear()
+        self.smooth.clear()
+        self._acc = 0.0
+
+
+def nan_separated(times: np.ndarray, paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Many paths (B, T) as one polyline broken by NaN: one plot item draws all of them."""
+    b, t = paths.shape
+    x = np.empty((b, t + 1))
+    y = np.empty((b, t + 1))
+    x[:, :t] = times
+    y[:, :t] = paths
+    x[:, t] = np.nan
+    y[:, t] = np.nan
+    return x.ravel(), y.ravel()

@@ -1,0 +1,49 @@
+"""Gradient norms per step: the global norm and each layer's."""
+
+from __future__ import annotations
+
+from ndestudio.core import events as ev
+from ndestudio.gui.plots.base import COLORS, LivePlot
+from ndestudio.gui.plots.buffers import Series
+
+MAX_LAYERS = 8
+
+
+class GradientPlot(LivePlot):
+    def __init__(self) -> None:
+        super().__init__("Gradient norm", "‖∇θ‖", "iteration", log_y=True)
+        self.total = Series()
+        self.total_curve = self.curve("global", "#000000", 2.0)
+        self.layers: dict[str, Series] = {}
+        self.layer_curves: dict[str, object] = {}
+
+    def add(self, event: ev.Event) -> None:
+        if not isinstance(event, ev.Step):
+            return
+        self.total.append(event.iteration, event.grad_norm)
+        for name, value in event.layer_grad_norms.items():
+            if name not in self.layers:
+                if len(self.layers) >= MAX_LAYERS:
+                    continue
+                self.layers[name] = Series()
+                color = COLORS[len(self.layer_curves) % len(COLORS)]
+                self.layer_curves[name] = self.curve(name, color, 1.0, alpha=160)
+            self.layers[name].append(event.iteration, value)
+        self.dirty = True
+
+    def redraw(self) -> None:
+        self.total_curve.setData(self.total.x, self.total.y)
+        for name, series in self.layers.items():
+            self.layer_curves[name].setData(series.x, series.y)  # type: ignore[attr-defined]
+        self.dirty = False
+
+    def clear_data(self) -> None:
+        self.total.clear()
+        for curve in self.layer_curves.values():
+            self.getPlotItem().removeItem(curve)
+        legend = self.getPlotItem().legend
+        for name in self.layers:
+            legend.removeItem(name)
+        self.layers.clear()
+        self.layer_curves.clear()
+        self.redraw()
