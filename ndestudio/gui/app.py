@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from ndestudio.core.device import set_threads
 from ndestudio.core.specs import RunSpec
 from ndestudio.gui.main_window import MainWindow
+from ndestudio.gui.plots import svg_export
 
 STYLE = """
 QDockWidget::title { padding: 4px; background: #e9edf2; }
@@ -29,6 +30,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setOrganizationName("NDE Studio")
     app.setStyleSheet(STYLE)
     pg.setConfigOptions(antialias=False, background="w", foreground="k")
+    svg_export.install()
     set_threads(1)  # the trainer's thread; see field notes on 2-core machines
     return app  # type: ignore[return-value]
 

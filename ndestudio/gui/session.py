@@ -142,6 +142,8 @@ class Session(QObject):
             thread.quit()
             thread.wait(timeout_ms)
         self._teardown()
+        if self.state != "idle":
+            self._set_state("idle")
 
     def _on_batch(self, batch: list[ev.Event]) -> None:
         self.events.emit(batch)

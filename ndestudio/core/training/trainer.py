@@ -67,6 +67,9 @@ class Trainer:
         return sum(p.numel() for p in self.params)
 
     def run(self, control: TrainControl | None = None) -> Iterator[ev.Event]:
+        # Torch's intra-op thread count is per OS thread (OpenMP): set it in the thread that
+        # trains, which is not the one that built the trainer when a GUI worker runs it.
+        set_threads(self.spec.train.threads)
         control = control or TrainControl()
         probe = Probe(self.stats, control)
         total = self.spec.train.iterations

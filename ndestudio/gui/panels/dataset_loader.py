@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 from ndestudio.core.data import DEMOS, TimeSeriesDataset, make_demo
 from ndestudio.core.specs import DataSpec, RunSpec
 from ndestudio.gui.panels.forms import Form, set_combo
-from ndestudio.gui.plots.base import COLORS, pen
+from ndestudio.gui.plots.base import COLORS, add_legend, pen
 from ndestudio.gui.plots.buffers import nan_separated
 
 PREVIEW_SERIES = 8
@@ -64,8 +64,8 @@ class DatasetPanel(QWidget):
         self.preview.setBackground("w")
         self.preview.setMinimumHeight(160)
         self.preview.getPlotItem().setTitle("Preview", size="9pt")
-        self.preview.getPlotItem().showGrid(x=True, y=True, alpha=0.2)
-        self.preview.getPlotItem().addLegend(offset=(-10, 5), labelTextSize="8pt")
+        self.preview.getPlotItem().showGrid(x=False, y=False)
+        add_legend(self.preview.getPlotItem())
         layout.addWidget(self.preview, 1)
         self.form.changed.connect(self._on_edit)
         self.on_change = lambda: None

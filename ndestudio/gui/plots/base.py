@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import math
+
 import pyqtgraph as pg
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 OBSERVED = "#555555"
 
 
-def pen(color: str, width: float = 1.5, alpha: int = 255) -> pg.QtGui.QPen:
+def pen(color: str, width: float = 1.0, alpha: int = 255) -> pg.QtGui.QPen:
+    """Width 1 is the fast path of Qt's raster engine: wider pens cost ~2x per frame."""
     c = pg.mkColor(color)
     c.setAlpha(alpha)
     return pg.mkPen(c, width=width)
+
+
+def add_legend(item: pg.PlotItem, bottom_left: bool = False) -> pg.LegendItem:
+    """A legend on a translucent white card, so data shows through.
+
+    Top right by default; bottom left for curves that fall from the top left (losses).
+    """
+    offset = (8, -8) if bottom_left else (-8, 8)
+    return item.addLegend(
+        offset=offset, labelTextSize="8pt", brush=(255, 255, 255, 190), pen=(200, 200, 200)
+    )
 
 
 class LivePlot(pg.PlotWidget):
@@ -20,21 +34,71 @@ class LivePlot(pg.PlotWidget):
     Right-click → Export… saves the plot as PNG, SVG or CSV (pyqtgraph's exporters).
     """
 
-    def __init__(self, title: str, left: str, bottom: str, log_y: bool = False) -> None:
+    def __init__(
+        self,
+        title: str,
+        left: str,
+        bottom: str,
+        log_y: bool = False,
+        legend_bottom_left: bool = False,
+    ) -> None:
         super().__init__()
         self.setBackground("w")
         item = self.getPlotItem()
         item.setTitle(title, size="10pt")
         item.setLabel("left", left)
         item.setLabel("bottom", bottom)
-        item.showGrid(x=True, y=True, alpha=0.2)
+        item.showGrid(x=False, y=False)
         item.setClipToView(True)
         item.setDownsampling(auto=True, mode="peak")
         item.setLogMode(y=log_y)
-        item.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        add_legend(item, legend_bottom_left)
         self.dirty = False
+        # Axis ranges follow the data in coarse steps instead of auto-ranging on every frame:
+        # a range that changes makes pyqtgraph rebuild the axes, the costliest part of a
+        # redraw. Zooming or panning by hand stops the following; the "A" button resumes it.
+        self.follow = True
+        self._range: tuple[float, ...] = ()
+        view = item.getViewBox()
+        view.disableAutoRange()
+        view.sigRangeChangedManually.connect(self._stop_following)
+
+    def _stop_following(self, *_: object) -> None:
+        self.follow = False
+
+    def follow_data(self, x_max: float, y_min: float, y_max: float, log_y: bool) -> None:
+        """Show [0, x_max] and [y_min, y_max], rounded outwards to steps that change rarely."""
+        view = self.getPlotItem().getViewBox()
+        if any(view.state["autoRange"]):  # the user pressed "A": follow the data again
+            view.disableAutoRange()
+            self.follow, self._range = True, ()
+        if not self.follow or not (math.isfinite(x_max) and math.isfinite(y_min)):
+            return
+        x_hi = _nice_ceiling(max(x_max, 1.0) * 1.05)
+        if log_y:
+            y_lo = math.floor(math.log10(y_min))
+            y_hi = math.ceil(math.log10(y_max)) if y_max > y_min else y_lo + 1
+            y_hi = max(y_hi, y_lo + 1)
+        else:
+            step = _nice_ceiling(max(y_max - y_min, 1e-12) / 4)
+            y_lo = math.floor(y_min / step) * step
+            y_hi = max(math.ceil(y_max / step) * step, y_lo + step)
+        wanted = (x_hi, y_lo, y_hi)
+        if wanted != self._range:
+            self._range = wanted
+            view.setRange(xRange=(0, x_hi), yRange=(y_lo, y_hi), padding=0.02)
 
     def curve(
-        self, name: str | None, color: str, width: float = 1.5, alpha: int = 255
+        self, name: str | None, color: str, width: float = 1.0, alpha: int = 255
     ) -> pg.PlotDataItem:
         return self.getPlotItem().plot(name=name, pen=pen(color, width, alpha))
+
+
+def _nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k that is ≥ value."""
+    exponent = math.floor(math.log10(value))
+    for mantissa in (1, 2, 5, 10):
+        candidate = mantissa * 10.0**exponent
+        if candidate >= value * (1 - 1e-12):
+            return candidate
+    return 10.0 ** (exponent + 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -12,6 +14,7 @@ class Series:
         self._x = np.empty(capacity)
         self._y = np.empty(capacity)
         self.n = 0
+        Series.clear(self)
 
     def append(self, x: float, y: float) -> None:
         if self.n == len(self._x):
@@ -20,9 +23,19 @@ class Series:
         self._x[self.n] = x
         self._y[self.n] = y
         self.n += 1
+        self.x_max = max(self.x_max, x)
+        if math.isfinite(y):
+            self.y_min = min(self.y_min, y)
+            self.y_max = max(self.y_max, y)
+            if y > 0:
+                self.y_min_positive = min(self.y_min_positive, y)
 
     def clear(self) -> None:
+        """Forget the points; the extents (for axis ranges) are kept up to date in O(1)."""
         self.n = 0
+        self.x_max = -math.inf
+        self.y_min = self.y_min_positive = math.inf
+        self.y_max = -math.inf
 
     @property
     def x(self) -> np.ndarray:

@@ -11,9 +11,9 @@ MAX_LAYERS = 8
 
 class GradientPlot(LivePlot):
     def __init__(self) -> None:
-        super().__init__("Gradient norm", "‖∇θ‖", "iteration", log_y=True)
+        super().__init__("Gradient norm", "‖∇θ‖", "iteration", log_y=True, legend_bottom_left=True)
         self.total = Series()
-        self.total_curve = self.curve("global", "#000000", 2.0)
+        self.total_curve = self.curve("global", "#000000", 1.0)
         self.layers: dict[str, Series] = {}
         self.layer_curves: dict[str, object] = {}
 
@@ -35,6 +35,13 @@ class GradientPlot(LivePlot):
         self.total_curve.setData(self.total.x, self.total.y)
         for name, series in self.layers.items():
             self.layer_curves[name].setData(series.x, series.y)  # type: ignore[attr-defined]
+        everything = [self.total, *self.layers.values()]
+        self.follow_data(
+            self.total.x_max,
+            min(s.y_min_positive for s in everything),
+            max(s.y_max for s in everything),
+            log_y=True,
+        )
         self.dirty = False
 
     def clear_data(self) -> None:

@@ -11,16 +11,16 @@ from ndestudio.gui.plots.buffers import Series, SmoothedSeries
 
 class LossPlot(LivePlot):
     def __init__(self) -> None:
-        super().__init__("Loss", "loss", "iteration", log_y=True)
+        super().__init__("Loss", "loss", "iteration", log_y=True, legend_bottom_left=True)
         self.train = SmoothedSeries(alpha=0.9)
         self.val = Series()
         self.smoothing = True
         self.log_y = True
         self.raw_curve = self.curve("train", COLORS[0], 1.0, alpha=90)
-        self.smooth_curve = self.curve("train (smoothed)", COLORS[0], 2.0)
+        self.smooth_curve = self.curve("train (smoothed)", "#0b3d91", 1.0)
         self.val_curve = self.getPlotItem().plot(
             name="validation",
-            pen=pen(COLORS[1], 2.0),
+            pen=pen(COLORS[1], 1.0),
             symbol="o",
             symbolSize=6,
             symbolBrush=COLORS[1],
@@ -51,6 +51,11 @@ class LossPlot(LivePlot):
         self.raw_curve.setData(self.train.x, show(self.train.y))
         self.smooth_curve.setData(self.train.smooth.x, show(self.train.smooth.y))
         self.val_curve.setData(self.val.x, show(self.val.y))
+        series = (self.train, self.val)
+        y_lo = min(s.y_min_positive if self.log_y else s.y_min for s in series)
+        self.follow_data(
+            max(s.x_max for s in series), y_lo, max(s.y_max for s in series), self.log_y
+        )
         self.dirty = False
 
     def clear_data(self) -> None:

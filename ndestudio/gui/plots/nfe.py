@@ -24,6 +24,12 @@ class NFEPlot(LivePlot):
     def redraw(self) -> None:
         self.forward_curve.setData(self.forward.x, self.forward.y)
         self.backward_curve.setData(self.backward.x, self.backward.y)
+        self.follow_data(
+            self.forward.x_max,
+            0.0,
+            max(self.forward.y_max, self.backward.y_max, 1.0),
+            log_y=False,
+        )
         self.dirty = False
 
     def clear_data(self) -> None:

@@ -3,107 +3,65 @@
 Per channel over time (one row each), and in the phase plane of the first two channels.
 ODE: observed points and predicted trajectories. SDE: observed and generated sample paths.
 CDE: the observed paths coloured by the predicted class. Many paths are drawn as one
-NaN-separated item, which is several times faster than one item per path.
+NaN-separated item, several times faster than one item per path, and items are created once
+per drawing mode and then only given new data.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 
 from ndestudio.core.events import Snapshot
-from ndestudio.gui.plots.base import COLORS, OBSERVED, pen
+from ndestudio.gui.plots.base import COLORS, OBSERVED, add_legend, pen
 from ndestudio.gui.plots.buffers import nan_separated
 
 MAX_CHANNELS = 3
+FIT_SERIES = 6  # a few series in their own colours stay readable
+EMPTY = np.empty(0)
 
 
-class TrajectoryPlot(pg.GraphicsLayoutWidget):
-    def __init__(self) -> None:
-        super().__init__()
-        self.setBackground("w")
-        self.snapshot: Snapshot | None = None
-        self.channel_names: list[str] = []
-        self.rows: list[pg.PlotItem] = []
-        self.dirty = False
-
-    def set_snapshot(self, snapshot: Snapshot, channel_names: list[str]) -> None:
-        self.snapshot = snapshot
-        self.channel_names = channel_names
-        self.dirty = True
-
-    def clear_data(self) -> None:
-        self.snapshot = None
-        self.clear()
-        self.rows = []
-
-    def redraw(self) -> None:
-        self.dirty = False
-        snap = self.snapshot
-        if snap is None:
-            return
-        n_channels = min(MAX_CHANNELS, snap.observed.shape[2])
-        if len(self.rows) != n_channels:
-            self.clear()
-            self.rows = []
-            for c in range(n_channels):
-                row = self.addPlot(row=c, col=0)
-                row.showGrid(x=True, y=True, alpha=0.2)
-                row.setClipToView(True)
-                row.addLegend(offset=(-10, 5), labelTextSize="8pt")
-                if c:
-                    row.setXLink(self.rows[0])
-                self.rows.append(row)
-        classifier = snap.predicted.shape[1] == 1 and snap.times.shape[0] > 1
-        for c, row in enumerate(self.rows):
-            row.clear()
-            name = self.channel_names[c] if c < len(self.channel_names) else f"channel {c}"
-            row.setLabel("left", name)
-            if c == len(self.rows) - 1:
-                row.setLabel("bottom", "time")
-            if classifier:
-                _draw_classified(row, snap, c)
-            else:
-                _draw_fit(row, snap, c)
+def _dots(color: str, name: str | None = None, size: int = 5) -> dict[str, Any]:
+    return {
+        "pen": None,
+        "symbol": "o",
+        "symbolSize": size,
+        "symbolBrush": color,
+        "symbolPen": None,
+        "name": name,
+    }
 
 
-def _draw_fit(row: pg.PlotItem, snap: Snapshot, c: int) -> None:
-    generated = snap.predicted.shape[0] != snap.observed.shape[0]  # SDE: independent samples
-    if generated:
-        x, y = nan_separated(snap.times, snap.observed[..., c])
-        row.plot(x, y, pen=pen(OBSERVED, 1.0, 120), connect="finite", name="data paths")
-        x, y = nan_separated(snap.times, snap.predicted[..., c])
-        row.plot(x, y, pen=pen(COLORS[0], 1.0, 120), connect="finite", name="generated paths")
-        return
-    obs = snap.observed[..., c]
-    mask = np.isfinite(obs)
-    t = np.broadcast_to(snap.times, obs.shape)
-    row.plot(
-        t[mask],
-        obs[mask],
-        pen=None,
-        symbol="o",
-        symbolSize=4,
-        symbolBrush=OBSERVED,
-        symbolPen=None,
-        name="observed",
-    )
-    x, y = nan_separated(snap.times, snap.predicted[..., c])
-    row.plot(x, y, pen=pen(COLORS[0], 1.5), connect="finite", name="predicted")
+def _line(
+    color: str, width: float = 1.5, alpha: int = 255, name: str | None = None
+) -> dict[str, Any]:
+    return {"pen": pen(color, width, alpha), "connect": "finite", "name": name}
 
 
-def _draw_classified(row: pg.PlotItem, snap: Snapshot, c: int) -> None:
-    predicted = snap.predicted[:, 0, :].argmax(-1)
-    for k in np.unique(predicted):
-        rows = predicted == k
-        x, y = nan_separated(snap.times, _fill_gaps(snap.observed[rows, :, c]))
-        row.plot(
-            x,
-            y,
-            pen=pen(COLORS[int(k) % len(COLORS)], 1.2),
-            connect="finite",
-            name=f"predicted class {int(k)}",
-        )
+class _Layers:
+    """The items of one plot area, rebuilt only when the drawing mode changes."""
+
+    def __init__(self, item: pg.PlotItem) -> None:
+        self.item = item
+        self.mode: str | None = None
+        self.items: list[pg.PlotDataItem] = []
+
+    def ensure(self, mode: str, specs: list[dict[str, Any]]) -> list[pg.PlotDataItem]:
+        if mode != self.mode:
+            self.item.clear()
+            self.items = [self.item.plot(**spec) for spec in specs]
+            self.mode = mode
+        return self.items
+
+
+def _mode(snap: Snapshot) -> str:
+    if snap.predicted.shape[1] == 1 and snap.times.shape[0] > 1:
+        return f"classified-{snap.predicted.shape[2]}"
+    if snap.predicted.shape[0] != snap.observed.shape[0]:
+        return "generated"  # SDE: independent samples, not one prediction per series
+    return "fit"
 
 
 def _fill_gaps(paths: np.ndarray) -> np.ndarray:
@@ -117,21 +75,14 @@ def _fill_gaps(paths: np.ndarray) -> np.ndarray:
     return out
 
 
-class PhasePlot(pg.PlotWidget):
-    """The first two channels against each other: the phase portrait of the fit."""
-
+class TrajectoryPlot(pg.GraphicsLayoutWidget):
     def __init__(self) -> None:
         super().__init__()
         self.setBackground("w")
-        item = self.getPlotItem()
-        item.setTitle("Phase plane", size="10pt")
-        item.showGrid(x=True, y=True, alpha=0.2)
-        item.addLegend(offset=(-10, 10), labelTextSize="8pt")
-        item.setAspectLocked(False)
         self.snapshot: Snapshot | None = None
         self.channel_names: list[str] = []
+        self.rows: list[_Layers] = []
         self.dirty = False
-        self.message = pg.TextItem("", color="#777777", anchor=(0.5, 0.5))
 
     def set_snapshot(self, snapshot: Snapshot, channel_names: list[str]) -> None:
         self.snapshot = snapshot
@@ -140,46 +91,144 @@ class PhasePlot(pg.PlotWidget):
 
     def clear_data(self) -> None:
         self.snapshot = None
-        self.getPlotItem().clear()
+        self.clear()
+        self.rows = []
+
+    def _ensure_rows(self, n_channels: int) -> None:
+        if len(self.rows) == n_channels:
+            return
+        self.clear()
+        self.rows = []
+        for c in range(n_channels):
+            row = self.addPlot(row=c, col=0)
+            row.setClipToView(True)
+            add_legend(row)
+            if c:
+                row.setXLink(self.rows[0].item)
+            self.rows.append(_Layers(row))
+        self.rows[-1].item.setLabel("bottom", "time")
 
     def redraw(self) -> None:
         self.dirty = False
-        item = self.getPlotItem()
-        item.clear()
         snap = self.snapshot
         if snap is None:
             return
+        self._ensure_rows(min(MAX_CHANNELS, snap.observed.shape[2]))
+        mode = _mode(snap)
+        for c, layers in enumerate(self.rows):
+            name = self.channel_names[c] if c < len(self.channel_names) else f"channel {c}"
+            layers.item.setLabel("left", name)
+            if mode == "fit":
+                self._draw_fit(layers, snap, c)
+            elif mode == "generated":
+                self._draw_generated(layers, snap, c)
+            else:
+                self._draw_classified(layers, snap, c, mode)
+
+    @staticmethod
+    def _draw_fit(layers: _Layers, snap: Snapshot, c: int) -> None:
+        specs = [_dots(COLORS[i], "observed (dots)" if i == 0 else None) for i in range(FIT_SERIES)]
+        specs += [
+            _line(COLORS[i], 1.5, name="predicted (lines)" if i == 0 else None)
+            for i in range(FIT_SERIES)
+        ]
+        items = layers.ensure("fit", specs)
+        for i in range(FIT_SERIES):
+            if i < snap.observed.shape[0]:
+                obs = snap.observed[i, :, c]
+                ok = np.isfinite(obs)
+                items[i].setData(snap.times[ok], obs[ok])
+                items[FIT_SERIES + i].setData(snap.times, snap.predicted[i, :, c])
+            else:
+                items[i].setData(EMPTY, EMPTY)
+                items[FIT_SERIES + i].setData(EMPTY, EMPTY)
+
+    @staticmethod
+    def _draw_generated(layers: _Layers, snap: Snapshot, c: int) -> None:
+        data, generated = layers.ensure(
+            "generated",
+            [
+                _line(OBSERVED, 1.0, 110, "data paths"),
+                _line(COLORS[0], 1.0, 110, "generated paths"),
+            ],
+        )
+        data.setData(*nan_separated(snap.times, snap.observed[..., c]))
+        generated.setData(*nan_separated(snap.times, snap.predicted[..., c]))
+
+    @staticmethod
+    def _draw_classified(layers: _Layers, snap: Snapshot, c: int, mode: str) -> None:
+        k = snap.predicted.shape[2]
+        items = layers.ensure(
+            mode,
+            [_line(COLORS[j % len(COLORS)], 1.2, name=f"predicted class {j}") for j in range(k)],
+        )
+        predicted = snap.predicted[:, 0, :].argmax(-1)
+        filled = _fill_gaps(snap.observed[..., c])
+        for j, item in enumerate(items):
+            rows = predicted == j
+            item.setData(*nan_separated(snap.times, filled[rows]) if rows.any() else (EMPTY, EMPTY))
+
+
+class PhasePlot(pg.PlotWidget):
+    """The first two channels against each other: the phase portrait of the fit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setBackground("w")
+        item = self.getPlotItem()
+        item.setTitle("Phase plane", size="10pt")
+        add_legend(item)
+        self.layers = _Layers(item)
+        self.snapshot: Snapshot | None = None
+        self.channel_names: list[str] = []
+        self.dirty = False
+
+    def set_snapshot(self, snapshot: Snapshot, channel_names: list[str]) -> None:
+        self.snapshot = snapshot
+        self.channel_names = channel_names
+        self.dirty = True
+
+    def clear_data(self) -> None:
+        self.snapshot = None
+        self.layers.ensure("empty", [])
+
+    def redraw(self) -> None:
+        self.dirty = False
+        snap = self.snapshot
+        if snap is None:
+            return
+        item = self.getPlotItem()
         if snap.observed.shape[2] < 2:
             item.setTitle("Phase plane (needs a state of dimension ≥ 2)", size="10pt")
+            self.layers.ensure("empty", [])
             return
         item.setTitle("Phase plane", size="10pt")
         names = self.channel_names or ["channel 0", "channel 1"]
         item.setLabel("bottom", names[0])
         item.setLabel("left", names[1])
         obs = snap.observed
-        if snap.predicted.shape[1] == 1:  # a classifier: show the data only
-            _phase_paths(item, _fill_gaps3(obs), OBSERVED, "observed")
+        mode = _mode(snap)
+        if mode.startswith("classified"):
+            (paths,) = self.layers.ensure("paths", [_line(OBSERVED, 1.0, name="observed")])
+            filled = np.stack([_fill_gaps(obs[..., 0]), _fill_gaps(obs[..., 1])], axis=-1)
+            paths.setData(*_phase_xy(filled))
             return
-        mask = np.isfinite(obs[..., 0]) & np.isfinite(obs[..., 1])
-        item.plot(
-            obs[..., 0][mask],
-            obs[..., 1][mask],
-            pen=None,
-            symbol="o",
-            symbolSize=4,
-            symbolBrush=OBSERVED,
-            symbolPen=None,
-            name="observed",
-        )
-        _phase_paths(item, snap.predicted, COLORS[0], "predicted")
+        specs = [_dots(OBSERVED, "observed", size=3), _line("#9bbcd8", 1.0, name="predicted")]
+        specs += [_line(COLORS[i], 1.5) for i in range(FIT_SERIES)]
+        items = self.layers.ensure("fit", specs)
+        ok = np.isfinite(obs[..., 0]) & np.isfinite(obs[..., 1])
+        items[0].setData(obs[..., 0][ok], obs[..., 1][ok])
+        items[1].setData(*_phase_xy(snap.predicted))
+        for i in range(FIT_SERIES):
+            highlight = mode == "fit" and i < snap.predicted.shape[0]
+            items[2 + i].setData(
+                *(_phase_xy(snap.predicted[i : i + 1]) if highlight else (EMPTY, EMPTY))
+            )
 
 
-def _fill_gaps3(obs: np.ndarray) -> np.ndarray:
-    return np.stack([_fill_gaps(obs[..., c]) for c in range(obs.shape[2])], axis=-1)
-
-
-def _phase_paths(item: pg.PlotItem, paths: np.ndarray, color: str, name: str) -> None:
+def _phase_xy(paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     b = paths.shape[0]
-    x = np.concatenate([paths[..., 0], np.full((b, 1), np.nan)], axis=1).ravel()
-    y = np.concatenate([paths[..., 1], np.full((b, 1), np.nan)], axis=1).ravel()
-    item.plot(x, y, pen=pen(color, 1.5), connect="finite", name=name)
+    gap = np.full((b, 1), np.nan)
+    x = np.concatenate([paths[..., 0], gap], axis=1).ravel()
+    y = np.concatenate([paths[..., 1], gap], axis=1).ravel()
+    return x, y

@@ -1,0 +1,40 @@
+"""GUI tests run offscreen with pytest-qt; settings and autosaves go to a temporary folder."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from ndestudio.gui.app import make_app
+from ndestudio.gui.main_window import MainWindow
+
+
+@pytest.fixture(scope="session")
+def qapp_cls():
+    make_app()
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    """Build windows that share one temporary settings file; all are closed at the end."""
+    windows: list[MainWindow] = []
+
+    def make(spec=None) -> MainWindow:
+        settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(spec, settings=settings)
+        window.autosave_dir = tmp_path / "autosave"
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.session.shutdown()

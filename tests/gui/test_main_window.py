@@ -1,0 +1,250 @@
+"""The window end to end: configure, train, pause, resume, stop, save, reopen."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from pyqtgraph.exporters import CSVExporter, Exporter, ImageExporter
+
+from ndestudio.core.specs import RunSpec
+from tests.conftest import small_spec
+
+
+def _gui_spec(family: str) -> RunSpec:
+    spec = small_spec(family, iterations=100_000, eval_every=5)
+    spec.name = f"gui-{family}"
+    return spec
+
+
+def _points(window) -> int:
+    x, _ = window.loss_plot.raw_curve.getData()
+    return 0 if x is None else len(x)
+
+
+def _weights(window) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in window.session.trainer.model.state_dict().items()}
+
+
+@pytest.mark.parametrize("family", ["ode", "cde", "sde"])
+def test_train_pause_resume_stop_save_reopen(family, make_window, qtbot, tmp_path):
+    window = make_window(_gui_spec(family))
+    assert window.session.spec.model.family == family
+    window.train()
+    assert window.session.state == "running"
+    qtbot.waitUntil(lambda: _points(window) >= 10, timeout=60_000)  # drawn, not only received
+    qtbot.waitUntil(lambda: window.trajectory_plot.snapshot is not None, timeout=60_000)
+
+    window.session.toggle_pause()
+    assert window.session.state == "paused"
+    qtbot.waitUntil(lambda: window.training_panel.pause_button.text() == "Resume")
+    qtbot.wait(300)
+    frozen = window.session.trainer.iteration
+    qtbot.wait(500)
+    assert window.session.trainer.iteration == frozen
+
+    window.session.toggle_pause()
+    assert window.session.state == "running"
+    qtbot.waitUntil(lambda: window.session.trainer.iteration >= frozen + 3, timeout=60_000)
+
+    window.session.stop()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    assert window.training_panel.train_button.text() == "Continue"
+    stopped_at = window.session.trainer.iteration
+    assert window.training_panel.progress.value() == stopped_at
+
+    path = tmp_path / f"{family}.ndeproj"
+    window.save_project_to(path)
+    assert path.exists() and path.with_suffix(".pt").exists()
+    assert not window.dirty and window.windowTitle().endswith(f"{family}.ndeproj")
+
+    fresh = make_window()
+    assert fresh.open_project(path)
+    assert fresh.session.spec == window.session.spec
+    assert fresh._collect() == window.session.spec  # every panel shows the saved values
+    saved, reopened = _weights(window), _weights(fresh)
+    assert saved.keys() == reopened.keys()
+    assert all(torch.equal(saved[k], reopened[k]) for k in saved)
+    assert fresh.session.trainer.iteration == stopped_at
+    assert _points(fresh) == stopped_at  # the loss curve is redrawn from the history
+
+
+def test_model_builder_enables_only_what_applies(make_window):
+    window = make_window(_gui_spec("ode"))
+    panel = window.model_panel
+    assert panel.rtol.isEnabled() and not panel.step_size.isEnabled()
+    panel.method.setCurrentText("rk4")
+    assert not panel.rtol.isEnabled() and panel.step_size.isEnabled()
+    assert [panel.gradient.itemText(i) for i in range(panel.gradient.count())] == [
+        "backprop",
+        "adjoint",
+    ]
+    panel.step_size.setText("")
+    panel.step_size.editingFinished.emit()
+    assert "method 'rk4' is fixed-step: set step_size (> 0)" in panel.problems.text()
+    window.train()  # refused with a message, not an exception
+    assert window.session.state == "idle"
+    assert "set step_size" in window.failure_box.text()
+    panel.step_size.setText("0.1")
+    panel.step_size.editingFinished.emit()
+    assert panel.problems.text() == ""
+    for widget in (panel.family, panel.width_box, panel.method, panel.gradient, panel.device):
+        assert widget.toolTip()
+
+
+def test_family_switch_offers_matching_demos_and_solvers(make_window):
+    window = make_window(_gui_spec("ode"))
+    window.model_panel.family.setCurrentText("sde")
+    spec = window.session.spec
+    assert spec.model.family == "sde"
+    assert spec.data.name in ("brownian", "ornstein_uhlenbeck")
+    assert spec.solver.method == "reversible_heun" and spec.solver.gradient == "reversible"
+    assert window.model_panel.problems.text() == ""
+    demos = [window.data_panel.demo.itemText(i) for i in range(window.data_panel.demo.count())]
+    assert set(demos) == {"brownian", "ornstein_uhlenbeck"}
+
+
+def test_failure_shows_a_dialog_and_the_window_lives_on(make_window, qtbot):
+    spec = _gui_spec("ode")
+    spec.train.lr = 50.0
+    spec.train.optimizer = "sgd"
+    spec.solver.max_num_steps = 2000
+    window = make_window(spec)
+    window.train()
+    qtbot.waitUntil(
+        lambda: window.failure_box is not None and window.failure_box.isVisible(), timeout=60_000
+    )
+    assert "last good weights were kept" in window.failure_box.text()
+    assert "smaller learning rate" in window.failure_box.informativeText()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=10_000)
+    assert all(torch.isfinite(p).all() for p in window.session.trainer.model.parameters())
+
+
+def test_closing_during_training_stops_cleanly(make_window, qtbot):
+    window = make_window(_gui_spec("ode"))
+    window.train()
+    qtbot.waitUntil(lambda: _points(window) >= 3, timeout=60_000)
+    thread = window.session.thread
+    t0 = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - t0 < 5
+    assert thread is not None and thread.isFinished()
+    assert window.session.state == "idle" or window.session.thread is None
+    assert (window.autosave_dir / "autosave.ndeproj").exists()  # the run was kept
+
+
+def test_plots_export_png_svg_csv(make_window, qtbot, tmp_path):
+    window = make_window(_gui_spec("ode"))
+    window.train()
+    qtbot.waitUntil(lambda: _points(window) >= 5, timeout=60_000)
+    window.session.stop()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    window.redraw()
+    item = window.loss_plot.getPlotItem()
+    # The exporters the right-click Export… dialog offers, by their menu names.
+    offered = {e.Name: e for e in Exporter.Exporters}
+    assert {
+        "Image File (PNG, TIF, JPG, ...)",
+        "Scalable Vector Graphics (SVG)",
+        "CSV of original plot data",
+    } <= set(offered)
+    ImageExporter(item).export(str(tmp_path / "loss.png"))
+    offered["Scalable Vector Graphics (SVG)"](item).export(str(tmp_path / "loss.svg"))
+    CSVExporter(item).export(str(tmp_path / "loss.csv"))
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+    svg = (tmp_path / "loss.svg").read_text()
+    assert "<svg" in svg and "<path" in svg and "Loss" in svg
+    rows = (tmp_path / "loss.csv").read_text().strip().splitlines()
+    assert len(rows) >= 6  # a header and one row per point
+
+
+def test_layout_is_remembered(make_window):
+    window = make_window()
+    window.resize(760, 700)  # inside the offscreen screen (800 x 800)
+    window.training_dock.hide()
+    window.close()
+    again = make_window()
+    assert again.size().width() == 760 and again.size().height() == 700
+    assert again.training_dock.isHidden()
+
+
+def test_menus_list_the_shortcuts(make_window):
+    window = make_window()
+    shortcuts = {
+        a.text(): a.shortcut().toString() for a in window.findChildren(type(window.train_action))
+    }
+    assert shortcuts["&Train / continue"] == "F5"
+    assert shortcuts["&Pause / resume"] == "Space"
+    assert shortcuts["&Stop"] == "Esc"
+    assert shortcuts["&Save"] == "Ctrl+S"
+
+
+def test_saving_and_opening_run_off_the_gui_thread_on_the_qasync_loop(make_window, qtbot, tmp_path):
+    import asyncio
+    import threading
+
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window(_gui_spec("ode"))
+    window.train()
+    qtbot.waitUntil(lambda: _points(window) >= 3, timeout=60_000)
+    window.session.stop()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+
+    writers: list[str] = []
+    trainer = window.session.trainer
+    original = trainer.save
+
+    def spy(path):
+        writers.append(threading.current_thread().name)
+        return original(path)
+
+    trainer.save = spy
+    loop = qasync.QEventLoop(QApplication.instance())
+    asyncio.set_event_loop(loop)
+    try:
+        path = tmp_path / "async.ndeproj"
+        loop.run_until_complete(window.save_async(path))
+        assert writers and writers[0] != threading.main_thread().name  # the executor wrote it
+        assert path.exists() and path.with_suffix(".pt").exists()
+        fresh = make_window()
+        assert loop.run_until_complete(fresh.open_async(path))
+        assert fresh.session.spec == window.session.spec
+        assert fresh.session.trainer.iteration == trainer.iteration
+    finally:
+        loop.close()  # joins the loop's executor threads
+        asyncio.set_event_loop(None)
+
+
+def test_opening_a_broken_project_explains_and_keeps_the_window(make_window, tmp_path):
+    window = make_window()
+    bad = tmp_path / "bad.ndeproj"
+    bad.write_text('{"format": "ndestudio-project", "format_version": 1,\n "spec": {"model": 3}}')
+    before = window.session.spec
+    assert not window.open_project(bad)
+    assert "Cannot open the project" in window.failure_box.text()
+    assert "run.model: expected an object" in window.failure_box.text()
+    assert window.session.spec == before
+    (tmp_path / "broken.ndeproj").write_text("{ not json")
+    assert not window.open_project(tmp_path / "broken.ndeproj")
+    assert "line 1, column 3" in window.failure_box.text()
+
+
+def test_autosave_during_a_run_can_be_restored(make_window, qtbot):
+    window = make_window(_gui_spec("ode"))
+    window.train()
+    qtbot.waitUntil(lambda: _points(window) >= 5, timeout=60_000)
+    window.autosave()  # what the one-minute timer calls
+    project = window.autosave_dir / "autosave.ndeproj"
+    weights = project.with_suffix(".pt")
+    qtbot.waitUntil(weights.exists, timeout=30_000)  # written by the worker between two steps
+    assert project.exists()
+    assert window.project_path is None and window.dirty  # the user's project is untouched
+    window.session.stop()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    restored = make_window()
+    assert restored.open_project(project)
+    assert restored.session.trainer.iteration >= 5
+    assert restored.session.spec == window.session.spec
