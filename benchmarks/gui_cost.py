@@ -24,12 +24,12 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
 
-from ndestudio.core import events as ev  # noqa: E402
-from ndestudio.core.training import Trainer  # noqa: E402
-from ndestudio.gui.app import make_app  # noqa: E402
-from ndestudio.gui.main_window import MainWindow, default_spec  # noqa: E402
+from ndestudio.core import events as ev
+from ndestudio.core.training import Trainer
+from ndestudio.gui.app import make_app
+from ndestudio.gui.main_window import MainWindow, default_spec
 
 
 def spec_for(steps: int):
@@ -111,7 +111,9 @@ def cold_start(rounds: int) -> None:
         subprocess.run([sys.executable, "-c", "import torch"], check=True)
         torch_s.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", show], check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", show], check=True, capture_output=True, text=True
+        )
         window_s.append(time.perf_counter() - t0)
         window_inner.append(float(out.stdout.strip().splitlines()[-1]))
     print(

@@ -310,12 +310,17 @@ class MainWindow(QMainWindow):
         if self.session.state != "idle":
             return
         self.session.set_spec(self._collect())
+        self._set_x_extent(self.session.spec.train.iterations)
         if self.session.train():
             self._rate = (
                 self.session.trainer.iteration if self.session.trainer else 0,
                 time.perf_counter(),
             )
             self.training_panel.progress.setMaximum(self.session.spec.train.iterations)
+
+    def _set_x_extent(self, iterations: int) -> None:
+        for plot in (self.loss_plot, self.gradient_plot, self.nfe_plot):
+            plot.x_extent = float(iterations)
 
     def _on_state(self, state: str) -> None:
         self.training_panel.set_state(state, self.session.can_continue)
@@ -484,6 +489,7 @@ class MainWindow(QMainWindow):
         ):
             self.loss_plot.add(ev.Eval(int(it), val))
         self.training_panel.progress.setValue(trainer.iteration)
+        self._set_x_extent(trainer.spec.train.iterations)
         self.redraw(force=True)
 
     async def save_async(self, path: Path) -> None:

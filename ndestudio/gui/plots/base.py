@@ -58,6 +58,7 @@ class LivePlot(pg.PlotWidget):
         # a range that changes makes pyqtgraph rebuild the axes, the costliest part of a
         # redraw. Zooming or panning by hand stops the following; the "A" button resumes it.
         self.follow = True
+        self.x_extent = 0.0  # the run's iteration count: the x axis spans it from the start
         self._range: tuple[float, ...] = ()
         view = item.getViewBox()
         view.disableAutoRange()
@@ -74,7 +75,7 @@ class LivePlot(pg.PlotWidget):
             self.follow, self._range = True, ()
         if not self.follow or not (math.isfinite(x_max) and math.isfinite(y_min)):
             return
-        x_hi = _nice_ceiling(max(x_max, 1.0) * 1.05)
+        x_hi = self.x_extent if x_max <= self.x_extent else _nice_ceiling(max(x_max, 1.0) * 1.05)
         if log_y:
             y_lo = math.floor(math.log10(y_min))
             y_hi = math.ceil(math.log10(y_max)) if y_max > y_min else y_lo + 1
