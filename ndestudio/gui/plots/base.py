@@ -17,14 +17,10 @@ def pen(color: str, width: float = 1.0, alpha: int = 255) -> pg.QtGui.QPen:
     return pg.mkPen(c, width=width)
 
 
-def add_legend(item: pg.PlotItem, bottom_left: bool = False) -> pg.LegendItem:
-    """A legend on a translucent white card, so data shows through.
-
-    Top right by default; bottom left for curves that fall from the top left (losses).
-    """
-    offset = (8, -8) if bottom_left else (-8, 8)
+def add_legend(item: pg.PlotItem) -> pg.LegendItem:
+    """A legend in the top-right corner on a translucent white card, so data shows through."""
     return item.addLegend(
-        offset=offset, labelTextSize="8pt", brush=(255, 255, 255, 190), pen=(200, 200, 200)
+        offset=(-8, 4), labelTextSize="8pt", brush=(255, 255, 255, 190), pen=(200, 200, 200)
     )
 
 
@@ -40,11 +36,12 @@ class LivePlot(pg.PlotWidget):
         left: str,
         bottom: str,
         log_y: bool = False,
-        legend_bottom_left: bool = False,
     ) -> None:
         super().__init__()
         self.setBackground("w")
         item = self.getPlotItem()
+        self.title = title
+        self.keys: list[tuple[str, str]] = []  # (label, colour): the legend, in the title
         item.setTitle(title, size="10pt")
         item.setLabel("left", left)
         item.setLabel("bottom", bottom)
@@ -52,7 +49,6 @@ class LivePlot(pg.PlotWidget):
         item.setClipToView(True)
         item.setDownsampling(auto=True, mode="peak")
         item.setLogMode(y=log_y)
-        add_legend(item, legend_bottom_left)
         self.dirty = False
         # Axis ranges follow the data in coarse steps instead of auto-ranging on every frame:
         # a range that changes makes pyqtgraph rebuild the axes, the costliest part of a
@@ -92,7 +88,24 @@ class LivePlot(pg.PlotWidget):
     def curve(
         self, name: str | None, color: str, width: float = 1.0, alpha: int = 255
     ) -> pg.PlotDataItem:
+        if name is not None:
+            self.keys.append((name, color))
+            self._show_keys()
         return self.getPlotItem().plot(name=name, pen=pen(color, width, alpha))
+
+    def forget_keys(self, names: set[str]) -> None:
+        self.keys = [(label, color) for label, color in self.keys if label not in names]
+        self._show_keys()
+
+    def _show_keys(self) -> None:
+        """The legend as coloured words under the title: it never covers the data."""
+        keys = " ".join(
+            f"<span style='color:{color}'>━ {label}</span>" for label, color in self.keys
+        )
+        self.getPlotItem().setTitle(
+            f"<span style='font-size:10pt'>{self.title}</span><br>"
+            f"<span style='font-size:8pt'>{keys}</span>"
+        )
 
 
 def _nice_ceiling(value: float) -> float:

@@ -11,7 +11,7 @@ MAX_LAYERS = 8
 
 class GradientPlot(LivePlot):
     def __init__(self) -> None:
-        super().__init__("Gradient norm", "‖∇θ‖", "iteration", log_y=True, legend_bottom_left=True)
+        super().__init__("Gradient norm", "‖∇θ‖", "iteration", log_y=True)
         self.total = Series()
         self.total_curve = self.curve("global", "#000000", 1.0)
         self.layers: dict[str, Series] = {}
@@ -27,7 +27,7 @@ class GradientPlot(LivePlot):
                     continue
                 self.layers[name] = Series()
                 color = COLORS[len(self.layer_curves) % len(COLORS)]
-                self.layer_curves[name] = self.curve(name, color, 1.0, alpha=160)
+                self.layer_curves[name] = self.curve(short_name(name), color, 1.0, alpha=160)
             self.layers[name].append(event.iteration, value)
         self.dirty = True
 
@@ -48,9 +48,17 @@ class GradientPlot(LivePlot):
         self.total.clear()
         for curve in self.layer_curves.values():
             self.getPlotItem().removeItem(curve)
-        legend = self.getPlotItem().legend
-        for name in self.layers:
-            legend.removeItem(name)
+        self.forget_keys({short_name(name) for name in self.layers})
         self.layers.clear()
         self.layer_curves.clear()
         self.redraw()
+
+
+def short_name(name: str) -> str:
+    """A layer's legend label: ``field.mlp.net.2`` → ``layer 2``, ``readout`` stays."""
+    kept = [part for part in name.split(".") if part not in {"field", "func", "mlp", "net"}]
+    if not kept:
+        return name
+    if kept[-1].isdigit():
+        kept[-1] = f"layer {kept[-1]}"
+    return ".".join(kept)

@@ -11,13 +11,13 @@ from ndestudio.gui.plots.buffers import Series, SmoothedSeries
 
 class LossPlot(LivePlot):
     def __init__(self) -> None:
-        super().__init__("Loss", "loss", "iteration", log_y=True, legend_bottom_left=True)
+        super().__init__("Loss", "loss", "iteration", log_y=True)
         self.train = SmoothedSeries(alpha=0.9)
         self.val = Series()
         self.smoothing = True
         self.log_y = True
         self.raw_curve = self.curve("train", COLORS[0], 1.0, alpha=90)
-        self.smooth_curve = self.curve("train (smoothed)", "#0b3d91", 1.0)
+        self.smooth_curve = self.curve("smoothed", "#0b3d91", 1.0)
         self.val_curve = self.getPlotItem().plot(
             name="validation",
             pen=pen(COLORS[1], 1.0),
@@ -26,6 +26,8 @@ class LossPlot(LivePlot):
             symbolBrush=COLORS[1],
             symbolPen=None,
         )
+        self.keys.append(("validation ●", COLORS[1]))
+        self._show_keys()
 
     def add(self, event: ev.Event) -> None:
         if isinstance(event, ev.Step):
