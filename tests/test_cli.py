@@ -48,16 +48,17 @@ def test_train_writes_checkpoint_and_metrics(tmp_path):
     assert RunSpec.load(tmp_path / "config.json") == ckpt.spec
 
 
-def test_every_example_config_is_valid():
-    configs = sorted((ROOT / "resources/configs").glob("*.json"))
-    families = set()
-    for path in configs:
-        spec = RunSpec.load(path)
-        from ndestudio.core.specs import validate
+def test_example_configs_are_the_presets_and_valid():
+    from ndestudio.core.presets import CONFIG_FILES, preset
+    from ndestudio.core.specs import validate
 
+    configs = sorted(p.name for p in (ROOT / "resources/configs").glob("*.json"))
+    assert configs == sorted(CONFIG_FILES.values())
+    for family, name in CONFIG_FILES.items():
+        spec = RunSpec.load(ROOT / "resources/configs" / name)
         validate(spec)
-        families.add(spec.model.family)
-    assert families == {"ode", "cde", "sde"}
+        assert spec.model.family == family
+        assert spec == preset(family)  # the window's starting point is the documented config
 
 
 def test_bad_config_gives_clear_messages_and_no_traceback(tmp_path):

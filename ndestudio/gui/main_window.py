@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
 
 from ndestudio import __version__
 from ndestudio.core import events as ev
-from ndestudio.core.data import DEMOS
 from ndestudio.core.device import describe_device, resolve_device
+from ndestudio.core.presets import preset
 from ndestudio.core.project import (
     Project,
     ProjectError,
@@ -55,12 +55,7 @@ PROJECT_FILTER = "NDE Studio projects (*.ndeproj)"
 
 def default_spec() -> RunSpec:
     """The demo a new window opens with: a neural ODE on the spiral that learns in seconds."""
-    spec = RunSpec(name="spiral")
-    spec.model.network.activation = "tanh"
-    spec.data.n_series, spec.data.n_times = 64, 100
-    spec.train.lr, spec.train.schedule = 0.03, "cosine"
-    spec.train.window, spec.train.eval_every = 10, 25
-    return spec
+    return preset("ode")
 
 
 class MainWindow(QMainWindow):
@@ -263,15 +258,15 @@ class MainWindow(QMainWindow):
     def _on_model_edit(self) -> None:
         spec = self._collect()
         if spec.model.family != self.session.spec.model.family:
-            spec.data.name = self.data_panel.set_family(spec.model.family)
-            demo = DEMOS[spec.data.name]
-            spec.data.t_span = None
-            self.model_panel.apply(spec)
-            self.loss_plot.set_log(spec.model.family != "sde")
-            self.training_panel.load(spec)
-            spec.data.n_times = max(spec.data.n_times, 2)
-            if demo.family == "sde" and spec.solver.step_size is None:
-                spec.solver.step_size = 0.0625
+            # A new family starts from its ready-to-train preset (demo, solver, optimiser),
+            # keeping the device and dtype the user chose.
+            fresh = preset(spec.model.family)
+            fresh.train.device, fresh.train.dtype = spec.train.device, spec.train.dtype
+            self.session.set_spec(fresh)
+            self._load_panels()
+            self._mark_dirty()
+            self._on_state(self.session.state)
+            return
         self._commit(spec, data_changed=True)
 
     def _on_data_edit(self) -> None:

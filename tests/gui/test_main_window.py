@@ -19,6 +19,12 @@ def _gui_spec(family: str) -> RunSpec:
 
 
 def _points(window) -> int:
+    """Loss points received by the loss plot."""
+    return window.loss_plot.train.n
+
+
+def _drawn(window) -> int:
+    """Points the loss curve shows (after clipping to the view and downsampling)."""
     x, _ = window.loss_plot.raw_curve.getData()
     return 0 if x is None else len(x)
 
@@ -33,7 +39,8 @@ def test_train_pause_resume_stop_save_reopen(family, make_window, qtbot, tmp_pat
     assert window.session.spec.model.family == family
     window.train()
     assert window.session.state == "running"
-    qtbot.waitUntil(lambda: _points(window) >= 10, timeout=60_000)  # drawn, not only received
+    qtbot.waitUntil(lambda: _points(window) >= 10, timeout=60_000)
+    qtbot.waitUntil(lambda: _drawn(window) > 0, timeout=10_000)  # drawn, not only received
     qtbot.waitUntil(lambda: window.trajectory_plot.snapshot is not None, timeout=60_000)
 
     window.session.toggle_pause()
@@ -67,7 +74,8 @@ def test_train_pause_resume_stop_save_reopen(family, make_window, qtbot, tmp_pat
     assert saved.keys() == reopened.keys()
     assert all(torch.equal(saved[k], reopened[k]) for k in saved)
     assert fresh.session.trainer.iteration == stopped_at
-    assert _points(fresh) == stopped_at  # the loss curve is redrawn from the history
+    assert _points(fresh) == stopped_at  # the loss curve is rebuilt from the history
+    assert _drawn(fresh) > 0
 
 
 def test_model_builder_enables_only_what_applies(make_window):

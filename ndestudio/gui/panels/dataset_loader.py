@@ -108,20 +108,6 @@ class DatasetPanel(QWidget):
         d.seed = self.seed.value()
         d.val_fraction = self.val_fraction.value()
 
-    def set_family(self, family: str) -> str:
-        """Offer the demos of ``family``; returns the demo now selected."""
-        if family != self._family:
-            self._family = family
-            self.form.loading = True
-            set_combo(self.demo, demos_for(family), "")
-            demo = DEMOS[self.demo.currentText()]
-            self._last_demo = demo.name
-            self.t0.setValue(demo.t_span[0])
-            self.t1.setValue(demo.t_span[1])
-            self.form.loading = False
-            self._describe()
-        return self.demo.currentText()
-
     def _describe(self) -> None:
         demo = DEMOS.get(self.demo.currentText())
         self.description.setText(demo.description if demo else "")

@@ -165,13 +165,11 @@ class ModelBuilderPanel(QWidget):
         layout.addStretch(1)
         for form in (self.model, self.cde, self.sde, self.solver):
             form.changed.connect(self._on_edit)
-        self._spec: RunSpec | None = None
         self.on_change = lambda: None
 
     # spec ↔ widgets ------------------------------------------------------------------------
 
     def load(self, spec: RunSpec) -> None:
-        self._spec = spec
         forms = (self.model, self.cde, self.sde, self.solver)
         for form in forms:
             form.loading = True
@@ -243,11 +241,8 @@ class ModelBuilderPanel(QWidget):
     # behaviour -----------------------------------------------------------------------------
 
     def _on_edit(self) -> None:
-        family = self.family.currentText()
         self._refresh_solver_choices(self.method.currentText(), self.gradient.currentText())
         self._update_enabled()
-        if self._spec is not None and family != self._spec.model.family:
-            self._default_solver(family)
         self.on_change()
 
     def _refresh_solver_choices(self, method: str, gradient: str) -> None:
@@ -267,20 +262,6 @@ class ModelBuilderPanel(QWidget):
         set_combo(self.gradient, grads, gradient)
         for i, g in enumerate(grads):
             self.gradient.setItemData(i, GRADIENT_LABELS[g], 3)
-
-    def _default_solver(self, family: str) -> None:
-        """A new family gets the solver the field notes recommend for it."""
-        blocked = [w.blockSignals(True) for w in (self.method, self.gradient, self.step_size)]
-        if family == "sde":
-            self.sde_type.setCurrentText("stratonovich")
-            self._refresh_solver_choices("reversible_heun", "reversible")
-            if not self.step_size.text():
-                self.step_size.setText("0.0625")
-        else:
-            self._refresh_solver_choices("dopri5", "backprop")
-        for w, b in zip((self.method, self.gradient, self.step_size), blocked, strict=True):
-            w.blockSignals(b)
-        self._update_enabled()
 
     def _update_enabled(self) -> None:
         family = self.family.currentText()

@@ -71,7 +71,10 @@ class LivePlot(pg.PlotWidget):
             self.follow, self._range = True, ()
         if not self.follow or not (math.isfinite(x_max) and math.isfinite(y_min)):
             return
-        x_hi = self.x_extent if x_max <= self.x_extent else _nice_ceiling(max(x_max, 1.0) * 1.05)
+        # Grow in doubling steps (few axis rebuilds), capped at the run's length.
+        x_hi = _nice_ceiling(max(x_max, 1.0) * 2.0)
+        if x_max <= self.x_extent:
+            x_hi = min(x_hi, self.x_extent)
         if log_y:
             y_lo = math.floor(math.log10(y_min))
             y_hi = math.ceil(math.log10(y_max)) if y_max > y_min else y_lo + 1

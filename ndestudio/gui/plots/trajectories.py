@@ -53,6 +53,8 @@ class _Layers:
             self.item.clear()
             self.items = [self.item.plot(**spec) for spec in specs]
             self.mode = mode
+            if self.item.legend is not None:  # no empty legend box
+                self.item.legend.setVisible(any(spec.get("name") for spec in specs))
         return self.items
 
 
@@ -177,7 +179,7 @@ class PhasePlot(pg.PlotWidget):
         self.setBackground("w")
         item = self.getPlotItem()
         item.setTitle("Phase plane", size="10pt")
-        add_legend(item)
+        add_legend(item).setVisible(False)
         self.layers = _Layers(item)
         self.snapshot: Snapshot | None = None
         self.channel_names: list[str] = []
