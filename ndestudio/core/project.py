@@ -8,13 +8,12 @@ mid-save never leaves a project pointing at a half-written file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ndestudio import __version__
+from ndestudio.core.files import atomic_write
 from ndestudio.core.specs import RunSpec, SpecError
 
 FORMAT = "ndestudio-project"
@@ -37,20 +36,6 @@ def checkpoint_path(project_path: Path) -> Path:
     return project_path.with_suffix(".pt")
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_project(
     path: Path, spec: RunSpec, has_weights: bool, ui: dict[str, Any] | None = None
 ) -> None:
@@ -63,7 +48,8 @@ def save_project(
         "checkpoint": checkpoint_path(path).name if has_weights else None,
         "ui": ui or {},
     }
-    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
+    text = json.dumps(payload, indent=2) + "\n"
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def load_project(path: Path) -> Project:

@@ -18,40 +18,35 @@ class SolveStats:
 
     ``nfe_forward`` counts vector-field evaluations of the forward solves; ``nfe_backward``
     counts vector-Jacobian products of the backward pass (through the solver, or the
-    adjoint's augmented dynamics). Step sizes on the CPU are kept as floats (cheap); on a
-    GPU as tensors, so that a solve is not synchronised once per step.
+    adjoint's augmented dynamics). Step sizes are kept as the solver's own tensors and
+    gathered once per summary: no per-step work and no GPU synchronisation per step.
     """
 
     nfe_forward: int = 0
     nfe_backward: int = 0
     in_backward: bool = False
-    _floats: list[float] = field(default_factory=list)
-    _tensors: list[torch.Tensor] = field(default_factory=list)
+    _steps: list[torch.Tensor] = field(default_factory=list)
 
     def reset(self) -> None:
         self.nfe_forward = 0
         self.nfe_backward = 0
         self.in_backward = False
-        self._floats.clear()
-        self._tensors.clear()
+        self._steps.clear()
 
     def add_step(self, dt: torch.Tensor) -> None:
-        if dt.device.type == "cpu" and dt.numel() == 1:
-            self._floats.append(abs(dt.item()))
-        else:
-            self._tensors.append(dt.detach().abs().reshape(-1))
+        self._steps.append(dt)
 
     def step_sizes(self) -> torch.Tensor:
-        parts = [torch.tensor(self._floats, dtype=torch.float64)]
-        parts += [t.double().cpu() for t in self._tensors]
-        return torch.cat(parts)
+        if not self._steps:
+            return torch.empty(0, dtype=torch.float64)
+        if all(s.dim() == 0 for s in self._steps):  # one tensor per accepted ODE step
+            return torch.stack(self._steps).detach().double().cpu().abs()
+        return torch.cat([s.detach().reshape(-1).double().cpu() for s in self._steps]).abs()
 
     def step_summary(self) -> tuple[float, float]:
         """(mean, min) accepted step size; NaN when no step was recorded."""
-        if not self._tensors:
-            if not self._floats:
-                return math.nan, math.nan
-            return sum(self._floats) / len(self._floats), min(self._floats)
+        if not self._steps:
+            return math.nan, math.nan
         steps = self.step_sizes()
         return float(steps.mean()), float(steps.min())
 

@@ -6,8 +6,6 @@ Written atomically (a temporary file in the same folder, then a rename) and read
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import torch
 
 from ndestudio import __version__
+from ndestudio.core.files import atomic_write
 from ndestudio.core.specs import RunSpec, SpecError
 
 FORMAT = "ndestudio-checkpoint"
@@ -48,8 +47,6 @@ def save_checkpoint(
     history: dict[str, list[float]],
     generator: torch.Tensor,
 ) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -62,17 +59,7 @@ def save_checkpoint(
         "history": {k: [float(x) for x in v] for k, v in history.items()},
         "generator": generator,
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(Path(path), lambda fh: torch.save(payload, fh))
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

@@ -77,19 +77,24 @@ def _fill_gaps(paths: np.ndarray) -> np.ndarray:
     return out
 
 
-class TrajectoryPlot(pg.GraphicsLayoutWidget):
-    def __init__(self) -> None:
-        super().__init__()
-        self.setBackground("w")
-        self.snapshot: Snapshot | None = None
-        self.channel_names: list[str] = []
-        self.rows: list[_Layers] = []
-        self.dirty = False
+class SnapshotView:
+    """Holds the latest evaluation snapshot until the next redraw (plots only draw)."""
+
+    snapshot: Snapshot | None = None
+    channel_names: list[str] = []  # replaced by set_snapshot, never mutated
+    dirty = False
 
     def set_snapshot(self, snapshot: Snapshot, channel_names: list[str]) -> None:
         self.snapshot = snapshot
         self.channel_names = channel_names
         self.dirty = True
+
+
+class TrajectoryPlot(SnapshotView, pg.GraphicsLayoutWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setBackground("w")
+        self.rows: list[_Layers] = []
 
     def clear_data(self) -> None:
         self.snapshot = None
@@ -171,7 +176,7 @@ class TrajectoryPlot(pg.GraphicsLayoutWidget):
             item.setData(*nan_separated(snap.times, filled[rows]) if rows.any() else (EMPTY, EMPTY))
 
 
-class PhasePlot(pg.PlotWidget):
+class PhasePlot(SnapshotView, pg.PlotWidget):
     """The first two channels against each other: the phase portrait of the fit."""
 
     def __init__(self) -> None:
@@ -181,14 +186,6 @@ class PhasePlot(pg.PlotWidget):
         item.setTitle("Phase plane", size="10pt")
         add_legend(item).setVisible(False)
         self.layers = _Layers(item)
-        self.snapshot: Snapshot | None = None
-        self.channel_names: list[str] = []
-        self.dirty = False
-
-    def set_snapshot(self, snapshot: Snapshot, channel_names: list[str]) -> None:
-        self.snapshot = snapshot
-        self.channel_names = channel_names
-        self.dirty = True
 
     def clear_data(self) -> None:
         self.snapshot = None
