@@ -256,3 +256,27 @@ def test_autosave_during_a_run_can_be_restored(make_window, qtbot):
     assert restored.open_project(project)
     assert restored.session.trainer.iteration >= 5
     assert restored.session.spec == window.session.spec
+
+
+def test_unsaved_changes_are_asked_about(make_window, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window(_gui_spec("ode"))
+    window.training_panel.iterations.setValue(1234)  # an edit: the project is now unsaved
+    assert window.dirty and window.windowTitle().endswith("*")
+    asked = []
+
+    def answer(choice):
+        def question(*args, **kwargs):
+            asked.append(args[2])
+            return choice
+
+        return question
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
+    window.new_project()
+    assert asked and "unsaved changes" in asked[0]
+    assert window.session.spec.train.iterations == 1234  # cancelled: nothing lost
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Discard))
+    window.new_project()
+    assert window.session.spec.train.iterations == 300 and not window.dirty
