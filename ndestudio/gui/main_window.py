@@ -328,6 +328,8 @@ class MainWindow(QMainWindow):
         self.data_panel.setEnabled(state == "idle")
         if state == "idle":
             self.rate_label.setText("")
+            if self.session.trainer is not None:
+                self.training_panel.progress.setValue(self.session.trainer.iteration)
             self.redraw(force=True)  # the run's last snapshot
 
     def _on_events(self, batch: list[ev.Event]) -> None:
@@ -351,12 +353,13 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Finished in {event.wall_time:.1f} s", 6000)
         steps = [e for e in batch if isinstance(e, ev.Step)]
         if steps:
-            self._mark_dirty()
+            if not self.dirty:
+                self._mark_dirty()
             last = steps[-1]
-            self.training_panel.progress.setValue(last.iteration)
             it0, t0 = self._rate
             now = time.perf_counter()
-            if now - t0 >= 0.5:
+            if now - t0 >= 0.5:  # widgets twice a second: each update repaints
+                self.training_panel.progress.setValue(last.iteration)
                 rate = (last.iteration - it0) / (now - t0)
                 self._rate = (last.iteration, now)
                 self.rate_label.setText(f"{rate:.1f} steps/s")
