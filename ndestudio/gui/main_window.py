@@ -413,18 +413,27 @@ class MainWindow(QMainWindow):
     def _ui_state(self) -> dict:
         return {"smoothing": self.smoothing.isChecked()}
 
-    def save_project_to(self, path: Path) -> None:
-        """Save spec and weights; the weights at the next step boundary if a run is going."""
-        path = Path(path)
-        spec = self._collect()
+    def _write_project(self, path: Path, spec: RunSpec, ui: dict) -> None:
+        """Write weights (at the next step boundary if a run is going) and the project file.
+
+        Touches no widget, so it may run in the event loop's executor.
+        """
         has_weights = self.session.trainer is not None
         if has_weights:
             self.session.save_checkpoint(checkpoint_path(path))
-        save_project(path, spec, has_weights, self._ui_state())
+        save_project(path, spec, has_weights, ui)
+
+    def _saved_as(self, path: Path) -> None:
         self.project_path = path
         self._mark_dirty(False)
         self._add_recent(path)
         self.statusBar().showMessage(f"Saved {path}", 4000)
+
+    def save_project_to(self, path: Path) -> None:
+        """Save spec and weights now, on this thread."""
+        path = Path(path)
+        self._write_project(path, self._collect(), self._ui_state())
+        self._saved_as(path)
 
     @staticmethod
     def _read_project(path: Path) -> tuple[Project, Trainer | None]:
@@ -493,19 +502,9 @@ class MainWindow(QMainWindow):
     async def save_async(self, path: Path) -> None:
         """Save without blocking the GUI: file writing runs in the event loop's executor."""
         loop = asyncio.get_running_loop()
-        spec = self._collect()
-        trainer_running = self.session.state == "running"
-        if self.session.trainer is not None and trainer_running:
-            self.session.save_checkpoint(checkpoint_path(path))
-        elif self.session.trainer is not None:
-            await loop.run_in_executor(None, self.session.trainer.save, checkpoint_path(path))
-        await loop.run_in_executor(
-            None, save_project, path, spec, self.session.trainer is not None, self._ui_state()
-        )
-        self.project_path = path
-        self._mark_dirty(False)
-        self._add_recent(path)
-        self.statusBar().showMessage(f"Saved {path}", 4000)
+        spec, ui = self._collect(), self._ui_state()  # widgets are read on the GUI thread
+        await loop.run_in_executor(None, self._write_project, Path(path), spec, ui)
+        self._saved_as(Path(path))
 
     def _schedule(self, coro) -> None:
         """Run ``coro`` on the qasync loop when there is one, else to completion now."""
@@ -602,10 +601,7 @@ class MainWindow(QMainWindow):
 
     def save_project_copy(self, path: Path) -> None:
         """Like saving, but leaves the project's own name and unsaved state alone."""
-        has_weights = self.session.trainer is not None
-        if has_weights:
-            self.session.save_checkpoint(checkpoint_path(path))
-        save_project(path, self._collect(), has_weights, self._ui_state())
+        self._write_project(path, self._collect(), self._ui_state())
 
     # window state --------------------------------------------------------------------------
 

@@ -73,8 +73,8 @@ class TrainingWorker(QObject):
             pending.append(
                 ev.Failed(
                     self.trainer.iteration,
-                    f"Training crashed: {exc!r}",
-                    (traceback.format_exc(limit=3),),
+                    f"Training crashed (a bug; please report it): {exc!r}\n"
+                    + traceback.format_exc(limit=3),
                 )
             )
         if pending:

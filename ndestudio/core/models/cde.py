@@ -40,7 +40,7 @@ class NeuralCDE(nn.Module):
             s[[0, -1]],
             solver,
             probe=probe,
-            jump_t=path.knots,
+            jump_t=path.times,
             extra_adjoint_params=(coeffs,),
         )
         return self.readout(zs[-1])

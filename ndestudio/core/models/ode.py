@@ -28,8 +28,3 @@ class NeuralODE(nn.Module):
     ) -> torch.Tensor:
         """Normalised ``y0`` (batch, C) → normalised trajectory (batch, T, C)."""
         return solve_ode(self.field, y0, t, solver, probe=probe).transpose(0, 1)
-
-    def predict(self, y0: torch.Tensor, t: torch.Tensor, solver: SolverSpec) -> torch.Tensor:
-        """Raw ``y0`` (batch, C) → raw trajectory (batch, T, C)."""
-        ys = self((y0 - self.loc) / self.scale, t, solver)
-        return ys * self.scale + self.loc

@@ -26,18 +26,17 @@ def path_coefficients(x: torch.Tensor, t: torch.Tensor, kind: str) -> torch.Tens
 
 @dataclass
 class ControlPath:
-    """A continuous path X(s) and the parameter values ``s`` over which the CDE is solved.
+    """A continuous path X(s) and its knots ``times``: the parameter values ``s`` at which
+    observations sit and the path is not smooth.
 
-    ``knots`` are where the path is not smooth (the observation times): an adaptive solver is
-    told to step onto them (torchdiffeq's ``jump_t``), which cut the evaluations of a Hermite
-    path about 3x on the irregular spirals demo. For rectilinear paths the parameter is an
-    index over the doubled knots, not the time.
+    The CDE is solved from ``times[0]`` to ``times[-1]``, and an adaptive solver is told to step
+    onto every knot (torchdiffeq's ``jump_t``), which cut the evaluations of a Hermite path
+    about 3x on the irregular spirals demo. For rectilinear paths the parameter is an index
+    over the doubled knots, not the time.
     """
 
     interpolation: Any  # a torchcde interpolation (CubicSpline or LinearInterpolation)
     times: torch.Tensor
-    knots: torch.Tensor | None
-    coefficients: torch.Tensor
 
     def evaluate(self, s: torch.Tensor) -> torch.Tensor:
         return self.interpolation.evaluate(s)
@@ -49,14 +48,14 @@ class ControlPath:
 def control_path(coeffs: torch.Tensor, t: torch.Tensor, kind: str) -> ControlPath:
     if kind == "hermite":
         interp: Any = torchcde.CubicSpline(coeffs, t)
-        return ControlPath(interp, t, t, coeffs)
+        return ControlPath(interp, t)
     if kind == "linear":
         interp = torchcde.LinearInterpolation(coeffs, t)
-        return ControlPath(interp, t, t, coeffs)
+        return ControlPath(interp, t)
     if kind == "rectilinear":
         interp = torchcde.LinearInterpolation(coeffs)
         grid = interp.grid_points
-        return ControlPath(interp, grid, grid, coeffs)
+        return ControlPath(interp, grid)
     raise ValueError(f"unknown interpolation {kind!r}")
 
 

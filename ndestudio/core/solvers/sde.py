@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 import torchsde
@@ -13,19 +13,6 @@ from ndestudio.core.solvers.stats import Probe
 from ndestudio.core.specs import SolverSpec
 
 _LEVY_AREA = {"srk": "space-time", "log_ode": "foster"}
-
-
-class SDEFields(Protocol):
-    """What ``solve_sde`` integrates: torchsde's contract of drift ``f`` and diffusion ``g``."""
-
-    noise_type: str
-    sde_type: str
-
-    def f(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
-
-    def g(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
-
-    def parameters(self) -> Any: ...
 
 
 class _InstrumentedSDE(nn.Module):

@@ -73,7 +73,6 @@ class Probe:
 
     def __init__(self, stats: SolveStats | None = None, control: TrainControl | None = None):
         self.stats = stats if stats is not None else SolveStats()
-        self.control = control
         self.stop_requested = control.stop_flag if control is not None else _never
 
     def on_forward(self) -> None:

@@ -96,7 +96,7 @@ class Trainer:
                 yield ev.Stopped(self.iteration)
                 return
             try:
-                failure = self._train_step(probe)
+                outcome = self._train_step(probe)
             except StopRequested:
                 self.optimizer.zero_grad(set_to_none=True)
                 yield ev.Stopped(self.iteration)
@@ -105,10 +105,10 @@ class Trainer:
                 self._restore_last_good()
                 yield solver_failure(self.iteration + 1, exc, self.spec)
                 return
-            if isinstance(failure, ev.Failed):
-                yield failure
+            if isinstance(outcome, ev.Failed):
+                yield outcome
                 return
-            loss, grad_norm, layers = failure
+            loss, grad_norm, layers = outcome
             self.iteration += 1
             step_mean, step_min = self.stats.step_summary()
             step = ev.Step(
