@@ -161,6 +161,27 @@ def train(args: argparse.Namespace) -> int:
     return code
 
 
+def export(args: argparse.Namespace) -> int:
+    from ndestudio.core.export import ExportError, ExportOptions, export_checkpoint
+
+    options = ExportOptions(
+        method=args.method,
+        rtol=args.rtol,
+        atol=args.atol,
+        step_size=args.step_size,
+        max_num_steps=args.max_num_steps,
+    )
+    print(f"exporting {args.checkpoint} and verifying it in a fresh process…", file=sys.stderr)
+    try:
+        report = export_checkpoint(args.checkpoint, args.out, options)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("nothing was written.", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0
+
+
 def demos(args: argparse.Namespace) -> int:
     from ndestudio.core.data import DEMOS
 
@@ -196,6 +217,23 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--iterations", type=int, help="override the config's iteration count")
     p_train.add_argument("--device", help="override the device: auto, cpu, cuda, cuda:N")
     p_train.set_defaults(func=train)
+    p_export = sub.add_parser(
+        "export", help="export a trained checkpoint as a TorchScript file, verified"
+    )
+    p_export.add_argument("checkpoint", help="checkpoint.pt written by training")
+    p_export.add_argument("--out", required=True, help="the file to write, e.g. model.pt")
+    p_export.add_argument(
+        "--method",
+        help="solver in the file: euler, midpoint, rk4, dopri5 (ODE/CDE); euler, midpoint, heun, "
+        "reversible_heun (SDE). Default: the one the model was trained with",
+    )
+    p_export.add_argument("--rtol", type=float, help="relative tolerance (dopri5)")
+    p_export.add_argument("--atol", type=float, help="absolute tolerance (dopri5)")
+    p_export.add_argument("--step-size", type=float, help="step size (fixed-step solvers)")
+    p_export.add_argument(
+        "--max-num-steps", type=int, help="dopri5: steps allowed between two output times"
+    )
+    p_export.set_defaults(func=export)
     p_demos = sub.add_parser("demos", help="list the built-in demo systems")
     p_demos.set_defaults(func=demos)
     return parser

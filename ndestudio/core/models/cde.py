@@ -30,6 +30,16 @@ class NeuralCDE(nn.Module):
         probe: Probe | None = None,
     ) -> torch.Tensor:
         """Path coefficients (batch, ·, channels) → outputs (batch, K)."""
+        return self.readout(self.final_state(coeffs, times, solver, probe))
+
+    def final_state(
+        self,
+        coeffs: torch.Tensor,
+        times: torch.Tensor,
+        solver: SolverSpec,
+        probe: Probe | None = None,
+    ) -> torch.Tensor:
+        """The hidden state at the end of the path, z_T (batch, hidden)."""
         path = control_path(coeffs, times, self.interpolation)
         s = path.times
         z0 = self.initial(path.evaluate(s[0]))
@@ -43,4 +53,4 @@ class NeuralCDE(nn.Module):
             jump_t=path.times,
             extra_adjoint_params=(coeffs,),
         )
-        return self.readout(zs[-1])
+        return zs[-1]

@@ -89,11 +89,18 @@ class NeuralSDE(nn.Module):
         seed: int | None = None,
         generator: torch.Generator | None = None,
         probe: Probe | None = None,
+        initial_noise: torch.Tensor | None = None,
+        increments: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Generate ``batch`` normalised sample paths at ``ts``: (batch, T, channels)."""
+        """Generate ``batch`` normalised sample paths at ``ts``: (batch, T, channels).
+
+        ``initial_noise`` (batch, noise) and Brownian ``increments`` (steps, batch, channels)
+        over :func:`sde_step_grid` replace the random draws (used to check exported models).
+        """
         p = self.readout.weight
-        noise = torch.randn(batch, self.noise_size, generator=generator, dtype=p.dtype)
-        x0 = self.initial(noise.to(p.device))
+        if initial_noise is None:
+            initial_noise = torch.randn(batch, self.noise_size, generator=generator, dtype=p.dtype)
+        x0 = self.initial(initial_noise.to(p))
         xs = solve_sde(
             self.fields,
             x0,
@@ -102,6 +109,7 @@ class NeuralSDE(nn.Module):
             brownian_size=self.fields.brownian_size,
             seed=seed,
             probe=probe,
+            increments=increments,
         )
         return self.readout(xs).transpose(0, 1)
 

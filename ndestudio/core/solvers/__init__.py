@@ -10,7 +10,7 @@ from ndestudio.core.solvers.catalog import (
 )
 from ndestudio.core.solvers.ode import solve_ode
 from ndestudio.core.solvers.paths import CDEField, ControlPath, control_path, path_coefficients
-from ndestudio.core.solvers.sde import brownian_motion, solve_sde
+from ndestudio.core.solvers.sde import brownian_motion, sde_step_grid, solve_sde
 from ndestudio.core.solvers.stats import Probe, SolveStats
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "control_path",
     "methods_for",
     "path_coefficients",
+    "sde_step_grid",
     "solve_ode",
     "solve_sde",
 ]

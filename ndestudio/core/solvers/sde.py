@@ -56,6 +56,54 @@ def brownian_motion(
     )
 
 
+def sde_step_grid(ts: torch.Tensor, dt: float) -> torch.Tensor:
+    """The times torchsde steps through over ``ts`` with step ``dt`` (its ``sdeint`` loop)."""
+    times = [ts[0]]
+    curr = ts[0]
+    for out_t in ts[1:]:
+        while curr < out_t:
+            curr = min(curr + dt, ts[-1])
+            times.append(curr)
+    return torch.stack(times)
+
+
+class GridBrownian(torchsde.BaseBrownian):
+    """A Brownian motion given by its increments over the solver's step grid, so that a
+    solve can be repeated with chosen noise (queried only between neighbouring grid times)."""
+
+    def __init__(self, grid: torch.Tensor, increments: torch.Tensor) -> None:
+        self._grid = grid
+        self._increments = increments
+
+    def _index(self, t: torch.Tensor | float) -> int:
+        return int(torch.argmin((self._grid - torch.as_tensor(t).to(self._grid)).abs()))
+
+    def __call__(self, ta, tb=None, return_U=False, return_A=False):
+        i, j = self._index(ta), self._index(tb)
+        if j != i + 1:
+            raise ValueError(f"Brownian increment requested over {ta}..{tb}, not one grid step")
+        return self._increments[i]
+
+    def __repr__(self) -> str:
+        return f"GridBrownian(steps={len(self._grid) - 1})"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._increments.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._increments.device
+
+    @property
+    def shape(self) -> torch.Size:
+        return self._increments.shape[1:]
+
+    @property
+    def levy_area_approximation(self) -> str:
+        return "none"
+
+
 def solve_sde(
     sde: nn.Module,
     y0: torch.Tensor,
@@ -65,25 +113,31 @@ def solve_sde(
     brownian_size: int,
     seed: int | None = None,
     probe: Probe | None = None,
+    increments: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Solve the SDE ``sde`` (with ``f``, ``g``, ``noise_type``, ``sde_type``) at times ``ts``.
 
     Returns (T, batch, state). Fixed step ``spec.step_size``. ``spec.gradient``: backprop
     through the solver, the stochastic adjoint, or reversible Heun's exact adjoint.
+    ``increments`` (steps, batch, channels) over :func:`sde_step_grid` fix the noise.
     """
     probe = probe or Probe()
     wrapped = _InstrumentedSDE(sde, probe)
     ts = ts.to(dtype=y0.dtype, device=y0.device)
-    bm = brownian_motion(
-        ts,
-        y0.shape[0],
-        brownian_size,
-        method=spec.method,
-        seed=seed,
-        dtype=y0.dtype,
-        device=y0.device,
-    )
     dt = float(spec.step_size or 0.0)
+    bm: torchsde.BaseBrownian
+    if increments is not None:
+        bm = GridBrownian(sde_step_grid(ts, dt), increments.to(y0))
+    else:
+        bm = brownian_motion(
+            ts,
+            y0.shape[0],
+            brownian_size,
+            method=spec.method,
+            seed=seed,
+            dtype=y0.dtype,
+            device=y0.device,
+        )
     if not probe.stats.in_backward:
         span = float(ts[-1] - ts[0])
         probe.stats.add_step(torch.full((max(1, math.ceil(span / dt - 1e-9)),), dt))

@@ -18,7 +18,7 @@ from ndestudio.core.data import TimeSeriesDataset
 from ndestudio.core.events import Snapshot
 from ndestudio.core.models import CDEDiscriminator, NeuralCDE, NeuralODE, NeuralSDE
 from ndestudio.core.solvers import Probe, path_coefficients
-from ndestudio.core.specs import RunSpec
+from ndestudio.core.specs import CDESpec, RunSpec
 
 SNAPSHOT_SERIES = 16
 
@@ -134,6 +134,32 @@ class ODETask(Task):
         return Evaluation(val_loss, {"rmse": rmse}, snapshot)
 
 
+def cde_features(
+    values: np.ndarray,
+    times: np.ndarray,
+    loc: np.ndarray,
+    scale: np.ndarray,
+    cde: CDESpec,
+    time_origin: float,
+    time_span: float,
+) -> np.ndarray:
+    """A neural CDE's input channels from raw observations (batch, T, C) with NaN gaps:
+    the time rescaled by the training span, normalised values, observation counts."""
+    normalised = (values - loc) / scale
+    # A missing first observation becomes the channel mean (0 once normalised), so that
+    # the initial hidden state, and rectilinear paths, never look ahead in time.
+    normalised[:, 0] = np.nan_to_num(normalised[:, 0], nan=0.0)
+    parts = []
+    if cde.time_channel or cde.interpolation == "rectilinear":
+        scaled = (times - time_origin) / time_span
+        parts.append(np.broadcast_to(scaled[None, :, None], (*normalised.shape[:2], 1)))
+    parts.append(normalised)
+    if cde.mask_channels:
+        observed = ~np.isnan(values)
+        parts.append(np.cumsum(observed, axis=1) / observed.shape[1])
+    return np.concatenate(parts, axis=-1)
+
+
 class CDETask(Task):
     """Classify (cross-entropy) or regress (MSE) whole series from their control paths."""
 
@@ -158,21 +184,10 @@ class CDETask(Task):
         )
 
     def _features(self) -> np.ndarray:
-        cde = self.spec.model.cde
-        values = (self.data.values - self.loc) / self.scale
-        # A missing first observation becomes the channel mean (0 once normalised), so that
-        # the initial hidden state, and rectilinear paths, never look ahead in time.
-        values[:, 0] = np.nan_to_num(values[:, 0], nan=0.0)
-        parts = []
-        if cde.time_channel or cde.interpolation == "rectilinear":
-            t = self.data.times
-            scaled = (t - t[0]) / (t[-1] - t[0])
-            parts.append(np.broadcast_to(scaled[None, :, None], (*values.shape[:2], 1)))
-        parts.append(values)
-        if cde.mask_channels:
-            observed = ~np.isnan(self.data.values)
-            parts.append(np.cumsum(observed, axis=1) / observed.shape[1])
-        return np.concatenate(parts, axis=-1)
+        t = self.data.times
+        return cde_features(
+            self.data.values, t, self.loc, self.scale, self.spec.model.cde, t[0], t[-1] - t[0]
+        )
 
     def _outputs(self, rows: np.ndarray | torch.Tensor, probe: Probe) -> torch.Tensor:
         return self.model(self.coeffs[rows], self.times, self.spec.solver, probe)
