@@ -21,8 +21,11 @@ EXTRA_EXPORT = "ndestudio/export.json"
 # Runs in a fresh interpreter (python -I): loads the file with torch alone, runs the cases and
 # reports which NDE Studio or solver-library modules got imported (there must be none).
 _TORCHSCRIPT_RUNNER = f"""
-import json, sys, warnings
+import sys, warnings
 warnings.filterwarnings("ignore")
+# As on a machine without them: any import of these fails.
+for blocked in ("ndestudio", "torchdiffeq", "torchsde", "torchcde"):
+    sys.modules[blocked] = None
 import torch
 torch.set_num_threads(1)
 model_path, cases_path, out_path = sys.argv[1:4]
@@ -37,7 +40,7 @@ for name, case in cases.items():
     else:
         results[name] = {{"value": out, "nfe": -1}}
 imported = sorted(m for m in ("ndestudio", "torchdiffeq", "torchsde", "torchcde")
-                  if m in sys.modules)
+                  if sys.modules.get(m) is not None)
 results["__meta__"] = {{"imported": imported, "spec_bytes": len(extra["{EXTRA_SPEC}"]),
                        "version": extra["{EXTRA_VERSION}"].decode() if isinstance(
                            extra["{EXTRA_VERSION}"], bytes) else str(extra["{EXTRA_VERSION}"])}}

@@ -115,7 +115,8 @@ def path_parts(kind: str, x: Tensor, t: Tensor) -> list[Tensor]:
     x_diff = x_next - x_prev
     b = derivs_prev
     two_c = 2 * (3 * (x_diff / t_diff - b) - derivs_next + derivs_prev) / t_diff
-    three_d = (1 / t_diff**2) * (derivs_next - b) - (two_c) / t_diff
+    # Eager Python computes `1 / x` as `x.reciprocal() * 1`; TorchScript would divide.
+    three_d = torch.reciprocal(t_diff**2) * (derivs_next - b) - (two_c) / t_diff
     return [t, x_prev, b, two_c, three_d]
 
 

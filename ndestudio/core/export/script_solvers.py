@@ -234,7 +234,7 @@ class ODESolver(nn.Module):
                     raise RuntimeError(
                         "max_num_steps exceeded: the adaptive solver took "
                         + str(n_steps)
-                        + " steps between two output times; the dynamics are stiff here, "
+                        + " steps between two output times; the dynamics may be stiff here: "
                         "raise max_num_steps or the tolerances"
                     )
                 n_steps += 1
@@ -306,7 +306,8 @@ class ODESolver(nn.Module):
             h1 = torch.max(torch.full([], 1e-6, dtype=y0.dtype, device=y0.device), h0 * 1e-3)
         else:
             dmax = d2 if bool(d2 > d1) else d1
-            h1 = (0.01 / dmax) ** (1.0 / 5.0)
+            # `0.01 / d` in eager Python is `d.reciprocal() * 0.01`: written out to match.
+            h1 = (dmax.reciprocal() * 0.01) ** (1.0 / 5.0)
         h1 = h1.abs()
         return torch.min(100 * h0, h1).to(t0.dtype)
 

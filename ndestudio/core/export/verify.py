@@ -145,6 +145,8 @@ def _cde_cases(
         batch, length, task.data.channels, generator=gen, dtype=torch.float64
     )
     x[torch.rand(x.shape, generator=gen) < 0.25] = float("nan")
+    # What the file receives, for the eager side too.
+    x, times = x.to(task.dtype).double(), times.to(task.dtype).double()
     t0, t1 = task.data.times[0], task.data.times[-1]
     features = cde_features(x.numpy(), times.numpy(), task.loc, task.scale, cde, t0, t1 - t0)
     t = times.to(task.dtype)
