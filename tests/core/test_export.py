@@ -236,7 +236,7 @@ def test_untrained_diverged_and_foreign_checkpoints_are_refused(tmp_path):
         pass
     trainer.model.field.mlp.net[0].weight.data[0, 0] = float("nan")
     diverged = trainer.save(tmp_path / "diverged.pt")
-    with pytest.raises(ExportError, match="non-finite weights.*diverged"):
+    with pytest.raises(ExportError, match=r"non-finite weights.*diverged"):
         export_checkpoint(diverged, out)
 
     payload = torch.load(untrained, weights_only=True)
@@ -258,7 +258,7 @@ def test_unwritable_targets_are_refused_and_existing_files_untouched(tmp_path_fa
         export_checkpoint(ckpt, folder / "missing" / "model.pt")
     with pytest.raises(ExportError, match="is a folder"):
         export_checkpoint(ckpt, folder)
-    with pytest.raises(ExportError, match="cannot write /proc/self/model.pt"):
+    with pytest.raises(ExportError, match=r"cannot write /proc/self/model\.pt"):
         export_checkpoint(ckpt, Path("/proc/self/model.pt"))
     assert _no_leftovers(folder) == []
 
