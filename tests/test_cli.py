@@ -1,4 +1,4 @@
-"""The headless CLI: ``python -m ndestudio train`` and ``demos``."""
+"""The headless CLI: ``python -m ndestudio train``, ``export`` and ``demos``."""
 
 from __future__ import annotations
 
@@ -46,6 +46,20 @@ def test_train_writes_checkpoint_and_metrics(tmp_path):
     assert rows[-1]["val_loss"] != "" and float(rows[-1]["loss"]) > 0
     assert int(rows[0]["nfe_forward"]) > 0
     assert RunSpec.load(tmp_path / "config.json") == ckpt.spec
+
+    model = tmp_path / "spiral.pt"
+    exported = _cli("export", str(tmp_path / "checkpoint.pt"), "--out", str(model))
+    assert exported.returncode == 0, exported.stderr
+    assert "solver dopri5 (rtol 0.001, atol 1e-06), float32" in exported.stdout
+    assert exported.stdout.count("— ok") == 2 and "NFE" in exported.stdout
+    assert model.stat().st_size > 0
+
+    refused = _cli(
+        "export", str(tmp_path / "checkpoint.pt"), "--out", str(model), "--method", "rk4"
+    )
+    assert refused.returncode == 2
+    assert "solver 'rk4' is fixed-step: set a step size > 0" in refused.stderr
+    assert "nothing was written" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_example_configs_are_the_presets_and_valid():
