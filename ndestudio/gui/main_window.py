@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 from ndestudio import __version__
 from ndestudio.core import events as ev
 from ndestudio.core.device import describe_device, resolve_device
+from ndestudio.core.export import ExportError, ExportOptions, ExportReport, export_trained
 from ndestudio.core.presets import preset
 from ndestudio.core.project import (
     Project,
@@ -34,6 +36,7 @@ from ndestudio.core.project import (
 )
 from ndestudio.core.specs import RunSpec
 from ndestudio.core.training import CheckpointError, Trainer
+from ndestudio.gui.export_dialog import ExportDialog
 from ndestudio.gui.panels.dataset_loader import DatasetPanel
 from ndestudio.gui.panels.model_builder import ModelBuilderPanel
 from ndestudio.gui.panels.training import TrainingPanel
@@ -66,6 +69,8 @@ class MainWindow(QMainWindow):
         self.project_path: Path | None = None
         self.dirty = False
         self.failure_box: QMessageBox | None = None
+        self.last_export: ExportReport | None = None
+        self.export_box: ExportDialog | None = None
         self.autosave_dir = (
             Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
             / "autosave"
@@ -203,6 +208,14 @@ class MainWindow(QMainWindow):
             self.save_as_dialog,
             QKeySequence.StandardKey.SaveAs,
             "Save under a new name.",
+        )
+        file.addSeparator()
+        self._action(
+            file,
+            "&Export model…",
+            self.export_dialog,
+            "Ctrl+E",
+            "Export the trained model as a TorchScript file that runs without NDE Studio (Ctrl+E).",
         )
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit, "Close NDE Studio.")
@@ -407,6 +420,73 @@ class MainWindow(QMainWindow):
         QMessageBox.about(
             self, "NDE Studio", f"NDE Studio {__version__}: neural ODEs, CDEs and SDEs."
         )
+
+    # export --------------------------------------------------------------------------------
+
+    def _export_snapshot(self) -> tuple[RunSpec, dict, int, list[float]] | None:
+        """The trained run to export, copied on the GUI thread while its weights hold still."""
+        trainer = self.session.trainer
+        if trainer is None or trainer.iteration == 0:
+            self._show_problem("Train the model before exporting it: there are no weights yet.")
+            return None
+        if self.session.state not in ("idle", "paused"):
+            self._show_problem(
+                "Pause or stop training before exporting, so the weights hold still."
+            )
+            return None
+        state = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
+        losses = list(trainer.history["loss"])
+        return copy.deepcopy(trainer.spec), state, trainer.iteration, losses
+
+    def export_dialog(self) -> None:
+        snapshot = self._export_snapshot()
+        if snapshot is None:
+            return
+        spec = snapshot[0]
+        if self.project_path is not None:
+            default = self.project_path.with_suffix(".pt")
+        else:
+            default = Path.home() / f"{spec.name}.pt"
+        dialog = ExportDialog(spec, default, self)
+        dialog.accepted.connect(lambda: self.export_to(dialog.target(), dialog.options()))
+        dialog.open()
+        self.export_box = dialog
+
+    def export_to(self, path: Path, options: ExportOptions) -> None:
+        snapshot = self._export_snapshot()
+        if snapshot is not None:
+            self._schedule(self.export_async(Path(path), options, snapshot))
+
+    async def export_async(
+        self, path: Path, options: ExportOptions, snapshot: tuple[RunSpec, dict, int, list[float]]
+    ) -> ExportReport | None:
+        """Export and verify in the event loop's executor; report the outcome in a dialog."""
+        spec, state, iteration, losses = snapshot
+        self.statusBar().showMessage(f"Exporting to {path} and verifying it…")
+        job = functools.partial(
+            export_trained,
+            spec,
+            state,
+            iteration=iteration,
+            losses=losses,
+            out=path,
+            options=options,
+            source="the trained model",
+        )
+        try:
+            report = await asyncio.get_running_loop().run_in_executor(None, job)
+        except ExportError as exc:
+            self.statusBar().showMessage("Export failed; nothing was written.", 10_000)
+            self._show_problem(f"The model was not exported (nothing was written):\n{exc}")
+            return None
+        self.last_export = report
+        self.statusBar().showMessage(f"Exported to {path}", 10_000)
+        box = QMessageBox(
+            QMessageBox.Icon.Information, "Model exported", report.summary(), parent=self
+        )
+        box.open()
+        self.failure_box = box
+        return report
 
     # projects ------------------------------------------------------------------------------
 

@@ -280,3 +280,57 @@ def test_unsaved_changes_are_asked_about(make_window, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Discard))
     window.new_project()
     assert window.session.spec.train.iterations == 300 and not window.dirty
+
+
+def test_export_action_writes_a_verified_file_off_the_gui_thread(make_window, qtbot, tmp_path):
+    import asyncio
+
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from ndestudio.core.export import ExportOptions
+    from ndestudio.gui.export_dialog import ExportDialog
+
+    window = make_window(_gui_spec("ode"))
+    window.export_dialog()  # nothing trained yet: explained, no dialog
+    assert "Train the model before exporting" in window.failure_box.text()
+    assert window.export_box is None
+
+    window.train()
+    qtbot.waitUntil(lambda: _points(window) >= 3, timeout=60_000)
+    window.export_dialog()  # running: asked to pause first
+    assert "Pause or stop training" in window.failure_box.text()
+    window.session.stop()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+
+    window.export_dialog()
+    dialog = window.export_box
+    assert isinstance(dialog, ExportDialog) and dialog.method.currentText() == "dopri5"
+    assert dialog.rtol.isEnabled() and not dialog.step.isEnabled()
+    dialog.method.setCurrentText("rk4")
+    assert dialog.step.isEnabled() and not dialog.rtol.isEnabled()
+    assert dialog.options() == ExportOptions(method="rk4", step_size=dialog.step.value())
+    dialog.reject()
+
+    loop = qasync.QEventLoop(QApplication.instance())
+    asyncio.set_event_loop(loop)
+    try:
+        target = tmp_path / "spiral.pt"
+        snapshot = window._export_snapshot()
+        report = loop.run_until_complete(
+            window.export_async(target, ExportOptions(method="rk4", step_size=0.05), snapshot)
+        )
+        assert report is not None and target.exists()
+        assert "solver rk4 (step 0.05)" in window.failure_box.text()
+        assert window.failure_box.text().count("— ok") == 2
+        refused = loop.run_until_complete(
+            window.export_async(tmp_path / "no" / "such" / "x.pt", ExportOptions(), snapshot)
+        )
+        assert refused is None and "does not exist" in window.failure_box.text()
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    sde_dialog = ExportDialog(small_spec("sde"), tmp_path / "sde.pt")
+    methods = [sde_dialog.method.itemText(i) for i in range(sde_dialog.method.count())]
+    assert methods == ["midpoint", "heun", "reversible_heun"]
+    assert sde_dialog.method.currentText() == "reversible_heun"

@@ -1,0 +1,118 @@
+"""File > Export model…: choose the solver the exported file holds and where to write it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from ndestudio.core.export import ExportOptions, export_methods
+from ndestudio.core.specs import RunSpec
+
+EXPORT_FILTER = "TorchScript model (*.pt);;All files (*)"
+ADAPTIVE = ("dopri5",)
+
+
+def _spin(value: float, lo: float, hi: float, decimals: int, tip: str) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setDecimals(decimals)
+    box.setRange(lo, hi)
+    box.setValue(value)
+    box.setToolTip(tip)
+    return box
+
+
+class ExportDialog(QDialog):
+    """Solver, tolerances or step size, and the output file; defaults from the trained run."""
+
+    def __init__(self, spec: RunSpec, path: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export model")
+        solver = spec.solver
+        form = QFormLayout(self)
+        intro = QLabel(
+            "Writes a TorchScript file holding the trained networks, a solver and the "
+            "normalisation, then checks it in a fresh Python process against the eager solve."
+        )
+        intro.setWordWrap(True)
+        form.addRow(intro)
+        self.method = QComboBox()
+        self.method.addItems(export_methods(spec))
+        index = self.method.findText(solver.method)
+        self.method.setCurrentIndex(index if index >= 0 else self.method.count() - 1)
+        self.method.setToolTip(
+            "The solver inside the file. dopri5 adapts its steps to the tolerances and "
+            "reproduces torchdiffeq's steps; euler / midpoint / rk4 take fixed steps (faster, "
+            "with a known cost). SDE models offer the solvers of their SDE type."
+        )
+        form.addRow("Solver", self.method)
+        self.rtol = _spin(solver.rtol, 1e-12, 1.0, 12, "Relative tolerance of dopri5.")
+        self.atol = _spin(solver.atol, 1e-14, 1.0, 14, "Absolute tolerance of dopri5.")
+        self.step = _spin(
+            solver.step_size or 0.05, 1e-6, 1e3, 6, "Step of a fixed-step solver, in time units."
+        )
+        self.max_steps = QSpinBox()
+        self.max_steps.setRange(1, 10**8)
+        self.max_steps.setValue(solver.max_num_steps or 10_000)
+        self.max_steps.setToolTip(
+            "dopri5 raises an error instead of running on when it needs more steps than this "
+            "between two output times."
+        )
+        form.addRow("rtol", self.rtol)
+        form.addRow("atol", self.atol)
+        form.addRow("Step size", self.step)
+        form.addRow("Max steps", self.max_steps)
+        row = QHBoxLayout()
+        self.path = QLineEdit(str(path))
+        self.path.setToolTip("The file to write. Nothing is written unless it verifies.")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.path)
+        row.addWidget(browse)
+        form.addRow("File", row)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self.method.currentTextChanged.connect(self._enable)
+        self._enable()
+
+    def _enable(self) -> None:
+        adaptive = self.method.currentText() in ADAPTIVE
+        for box in (self.rtol, self.atol, self.max_steps):
+            box.setEnabled(adaptive)
+        self.step.setEnabled(not adaptive)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export model", self.path.text(), EXPORT_FILTER)
+        if path:
+            self.path.setText(path)
+
+    def options(self) -> ExportOptions:
+        adaptive = self.method.currentText() in ADAPTIVE
+        return ExportOptions(
+            method=self.method.currentText(),
+            rtol=self.rtol.value() if adaptive else None,
+            atol=self.atol.value() if adaptive else None,
+            step_size=None if adaptive else self.step.value(),
+            max_num_steps=self.max_steps.value() if adaptive else None,
+        )
+
+    def target(self) -> Path:
+        return Path(self.path.text()).expanduser()
