@@ -102,6 +102,7 @@ CDE_CASES = [
     ("hermite", "dopri5", "float64"),
     ("linear", "dopri5", "float32"),
     ("linear", "midpoint", "float64"),
+    ("linear", "euler", "float32"),
     ("rectilinear", "dopri5", "float32"),
 ]
 

@@ -154,24 +154,25 @@ class ExportedSDE(nn.Module):
         self.register_buffer("scale", scale.detach().clone())
 
     def forward(self, ts: Tensor, batch: int, seed: int) -> Tensor:
+        # The noise is drawn on the CPU (the same numbers on every device) and then moved.
         generator = torch.Generator()
         generator.manual_seed(seed)
-        ts = ts.to(self.loc.dtype)
+        ts = ts.to(dtype=self.loc.dtype, device=self.loc.device)
         grid = self.solver.grid(ts)
         initial_noise = torch.randn(
             [batch, self.noise_size], generator=generator, dtype=self.loc.dtype
-        )
+        ).to(self.loc.device)
         steps = grid.numel() - 1
         normal = torch.randn(
             [steps, batch, self.brownian_size], generator=generator, dtype=self.loc.dtype
-        )
+        ).to(self.loc.device)
         increments = normal * (grid[1:] - grid[:-1]).sqrt().view(steps, 1, 1)
         return self.sample_with_noise(ts, initial_noise, increments)
 
     @torch.jit.export
     def solver_grid(self, ts: Tensor) -> Tensor:
         """The solver's step times over ``ts`` (steps + 1,): one increment per interval."""
-        return self.solver.grid(ts.to(self.loc.dtype))
+        return self.solver.grid(ts.to(dtype=self.loc.dtype, device=self.loc.device))
 
     @torch.jit.export
     def sample_with_noise(self, ts: Tensor, initial_noise: Tensor, increments: Tensor) -> Tensor:
@@ -179,7 +180,7 @@ class ExportedSDE(nn.Module):
         (steps, batch, brownian channels) over :meth:`solver_grid`."""
         if initial_noise.dim() != 2 or initial_noise.size(1) != self.noise_size:
             raise ValueError("initial_noise must have shape (batch, " + str(self.noise_size) + ")")
-        ts = ts.to(self.loc.dtype)
-        x0 = self.initial(initial_noise.to(self.loc.dtype))
-        xs = self.solver.solve(x0, ts, increments.to(self.loc.dtype))
+        ts = ts.to(dtype=self.loc.dtype, device=self.loc.device)
+        x0 = self.initial(initial_noise.to(dtype=self.loc.dtype, device=self.loc.device))
+        xs = self.solver.solve(x0, ts, increments.to(dtype=self.loc.dtype, device=self.loc.device))
         return self.readout(xs).transpose(0, 1) * self.scale + self.loc
