@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -21,18 +21,21 @@ from PySide6.QtWidgets import (
 
 from ndestudio.core.export import ExportOptions, export_methods
 from ndestudio.core.specs import RunSpec
+from ndestudio.gui.panels.forms import read_float, show_float
 
 EXPORT_FILTER = "TorchScript model (*.pt);;All files (*)"
 ADAPTIVE = ("dopri5",)
 
 
-def _spin(value: float, lo: float, hi: float, decimals: int, tip: str) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setDecimals(decimals)
-    box.setRange(lo, hi)
-    box.setValue(value)
-    box.setToolTip(tip)
-    return box
+def _scientific(value: float, tip: str) -> QLineEdit:
+    """A positive float typed as text, 1e-6 style."""
+    edit = QLineEdit()
+    validator = QDoubleValidator(0.0, 1e12, 14, edit)
+    validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
+    edit.setValidator(validator)
+    show_float(edit, value)
+    edit.setToolTip(tip)
+    return edit
 
 
 class ExportDialog(QDialog):
@@ -59,10 +62,14 @@ class ExportDialog(QDialog):
             "with a known cost). SDE models offer the solvers of their SDE type."
         )
         form.addRow("Solver", self.method)
-        self.rtol = _spin(solver.rtol, 1e-12, 1.0, 12, "Relative tolerance of dopri5.")
-        self.atol = _spin(solver.atol, 1e-14, 1.0, 14, "Absolute tolerance of dopri5.")
-        self.step = _spin(
-            solver.step_size or 0.05, 1e-6, 1e3, 6, "Step of a fixed-step solver, in time units."
+        self.rtol = _scientific(
+            solver.rtol, "Relative tolerance of dopri5 (the trained value by default)."
+        )
+        self.atol = _scientific(
+            solver.atol, "Absolute tolerance of dopri5 (the trained value by default)."
+        )
+        self.step = _scientific(
+            solver.step_size or 0.05, "Step of a fixed-step solver, in the data's time units."
         )
         self.max_steps = QSpinBox()
         self.max_steps.setRange(1, 10**8)
@@ -78,6 +85,7 @@ class ExportDialog(QDialog):
         row = QHBoxLayout()
         self.path = QLineEdit(str(path))
         self.path.setToolTip("The file to write. Nothing is written unless it verifies.")
+        self.path.setMinimumWidth(320)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         row.addWidget(self.path)
@@ -108,9 +116,9 @@ class ExportDialog(QDialog):
         adaptive = self.method.currentText() in ADAPTIVE
         return ExportOptions(
             method=self.method.currentText(),
-            rtol=self.rtol.value() if adaptive else None,
-            atol=self.atol.value() if adaptive else None,
-            step_size=None if adaptive else self.step.value(),
+            rtol=read_float(self.rtol) if adaptive else None,
+            atol=read_float(self.atol) if adaptive else None,
+            step_size=None if adaptive else read_float(self.step),
             max_num_steps=self.max_steps.value() if adaptive else None,
         )
 

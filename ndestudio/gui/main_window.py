@@ -481,9 +481,10 @@ class MainWindow(QMainWindow):
             return None
         self.last_export = report
         self.statusBar().showMessage(f"Exported to {path}", 10_000)
-        box = QMessageBox(
-            QMessageBox.Icon.Information, "Model exported", report.summary(), parent=self
-        )
+        head, *rest = report.summary().splitlines()
+        box = QMessageBox(QMessageBox.Icon.Information, "Model exported", head, parent=self)
+        box.setInformativeText("\n".join(rest))
+        box.setStyleSheet("QLabel#qt_msgbox_informativelabel { min-width: 640px; }")
         box.open()
         self.failure_box = box
         return report

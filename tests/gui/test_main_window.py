@@ -309,7 +309,8 @@ def test_export_action_writes_a_verified_file_off_the_gui_thread(make_window, qt
     assert dialog.rtol.isEnabled() and not dialog.step.isEnabled()
     dialog.method.setCurrentText("rk4")
     assert dialog.step.isEnabled() and not dialog.rtol.isEnabled()
-    assert dialog.options() == ExportOptions(method="rk4", step_size=dialog.step.value())
+    dialog.step.setText("0.025")
+    assert dialog.options() == ExportOptions(method="rk4", step_size=0.025)
     dialog.reject()
 
     loop = qasync.QEventLoop(QApplication.instance())
@@ -321,8 +322,9 @@ def test_export_action_writes_a_verified_file_off_the_gui_thread(make_window, qt
             window.export_async(target, ExportOptions(method="rk4", step_size=0.05), snapshot)
         )
         assert report is not None and target.exists()
-        assert "solver rk4 (step 0.05)" in window.failure_box.text()
-        assert window.failure_box.text().count("— ok") == 2
+        assert str(target) in window.failure_box.text()
+        details = window.failure_box.informativeText()
+        assert "solver rk4 (step 0.05)" in details and details.count("— ok") == 2
         refused = loop.run_until_complete(
             window.export_async(tmp_path / "no" / "such" / "x.pt", ExportOptions(), snapshot)
         )
