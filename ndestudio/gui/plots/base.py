@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pyqtgraph as pg
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
@@ -22,6 +23,57 @@ def add_legend(item: pg.PlotItem) -> pg.LegendItem:
     return item.addLegend(
         offset=(-8, 4), labelTextSize="8pt", brush=(255, 255, 255, 190), pen=(200, 200, 200)
     )
+
+
+class RangeFollower:
+    """Keeps a view on the data in coarse steps instead of pyqtgraph's auto-range, which
+    re-ranges on every ``setData`` and, when the range moves, rebuilds the axes (the costliest
+    part of a redraw). Zooming or panning by hand stops the following; the "A" button resumes.
+    """
+
+    def __init__(self, view: pg.ViewBox) -> None:
+        self.view = view
+        self.follow = True
+        self._range: tuple[float, ...] = ()
+        view.disableAutoRange()
+        view.sigRangeChangedManually.connect(self._stop)
+
+    def _stop(self, *_: object) -> None:
+        self.follow = False
+
+    def following(self) -> bool:
+        if any(self.view.state["autoRange"]):  # the user pressed "A": follow the data again
+            self.view.disableAutoRange()
+            self.follow, self._range = True, ()
+        return self.follow
+
+    def show(self, x_lo: float, x_hi: float, y_lo: float, y_hi: float) -> None:
+        """Set the range if it differs from the one shown (and following is on)."""
+        wanted = (x_lo, x_hi, y_lo, y_hi)
+        if self.following() and wanted != self._range:
+            self._range = wanted
+            self.view.setRange(xRange=(x_lo, x_hi), yRange=(y_lo, y_hi), padding=0.02)
+
+    def show_data(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
+        """Follow the finite extent of the data, each axis rounded out to a quarter step."""
+        x_lo, x_hi = _extent(xs)
+        y_lo, y_hi = _extent(ys)
+        if math.isfinite(x_lo) and math.isfinite(y_lo):
+            self.show(*_coarse(x_lo, x_hi), *_coarse(y_lo, y_hi))
+
+
+def _extent(arrays: list[np.ndarray]) -> tuple[float, float]:
+    finite = [a[np.isfinite(a)] for a in arrays if a.size]
+    finite = [a for a in finite if a.size]
+    if not finite:
+        return math.nan, math.nan
+    return min(float(a.min()) for a in finite), max(float(a.max()) for a in finite)
+
+
+def _coarse(lo: float, hi: float) -> tuple[float, float]:
+    step = _nice_ceiling(max(hi - lo, 1e-12) / 4)
+    lo_r = math.floor(lo / step) * step
+    return lo_r, max(math.ceil(hi / step) * step, lo_r + step)
 
 
 class LivePlot(pg.PlotWidget):
@@ -50,26 +102,12 @@ class LivePlot(pg.PlotWidget):
         item.setDownsampling(auto=True, mode="peak")
         item.setLogMode(y=log_y)
         self.dirty = False
-        # Axis ranges follow the data in coarse steps instead of auto-ranging on every frame:
-        # a range that changes makes pyqtgraph rebuild the axes, the costliest part of a
-        # redraw. Zooming or panning by hand stops the following; the "A" button resumes it.
-        self.follow = True
+        self.follower = RangeFollower(item.getViewBox())
         self.x_extent = 0.0  # the run's iteration count: the x axis spans it from the start
-        self._range: tuple[float, ...] = ()
-        view = item.getViewBox()
-        view.disableAutoRange()
-        view.sigRangeChangedManually.connect(self._stop_following)
-
-    def _stop_following(self, *_: object) -> None:
-        self.follow = False
 
     def follow_data(self, x_max: float, y_min: float, y_max: float, log_y: bool) -> None:
         """Show [0, x_max] and [y_min, y_max], rounded outwards to steps that change rarely."""
-        view = self.getPlotItem().getViewBox()
-        if any(view.state["autoRange"]):  # the user pressed "A": follow the data again
-            view.disableAutoRange()
-            self.follow, self._range = True, ()
-        if not self.follow or not (math.isfinite(x_max) and math.isfinite(y_min)):
+        if not self.follower.following() or not (math.isfinite(x_max) and math.isfinite(y_min)):
             return
         # Grow in doubling steps (few axis rebuilds), capped at the run's length.
         x_hi = _nice_ceiling(max(x_max, 1.0) * 2.0)
@@ -80,13 +118,8 @@ class LivePlot(pg.PlotWidget):
             y_hi = math.ceil(math.log10(y_max)) if y_max > y_min else y_lo + 1
             y_hi = max(y_hi, y_lo + 1)
         else:
-            step = _nice_ceiling(max(y_max - y_min, 1e-12) / 4)
-            y_lo = math.floor(y_min / step) * step
-            y_hi = max(math.ceil(y_max / step) * step, y_lo + step)
-        wanted = (x_hi, y_lo, y_hi)
-        if wanted != self._range:
-            self._range = wanted
-            view.setRange(xRange=(0, x_hi), yRange=(y_lo, y_hi), padding=0.02)
+            y_lo, y_hi = _coarse(y_min, y_max)
+        self.follower.show(0.0, x_hi, y_lo, y_hi)
 
     def curve(
         self, name: str | None, color: str, width: float = 1.0, alpha: int = 255
