@@ -55,11 +55,11 @@ class RangeFollower:
             self.view.setRange(xRange=(x_lo, x_hi), yRange=(y_lo, y_hi), padding=0.02)
 
     def show_data(self, xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
-        """Follow the finite extent of the data, each axis rounded out to a quarter step."""
+        """Follow the finite extent of the data, each axis rounded out to an eighth of it."""
         x_lo, x_hi = _extent(xs)
         y_lo, y_hi = _extent(ys)
         if math.isfinite(x_lo) and math.isfinite(y_lo):
-            self.show(*_coarse(x_lo, x_hi), *_coarse(y_lo, y_hi))
+            self.show(*_coarse(x_lo, x_hi, 8), *_coarse(y_lo, y_hi, 8))
 
 
 def _extent(arrays: list[np.ndarray]) -> tuple[float, float]:
@@ -70,8 +70,9 @@ def _extent(arrays: list[np.ndarray]) -> tuple[float, float]:
     return min(float(a.min()) for a in finite), max(float(a.max()) for a in finite)
 
 
-def _coarse(lo: float, hi: float) -> tuple[float, float]:
-    step = _nice_ceiling(max(hi - lo, 1e-12) / 4)
+def _coarse(lo: float, hi: float, parts: int = 4) -> tuple[float, float]:
+    """[lo, hi] rounded outwards to a 1-2-5 step of about 1/parts of the span."""
+    step = _nice_ceiling(max(hi - lo, 1e-12) / parts)
     lo_r = math.floor(lo / step) * step
     return lo_r, max(math.ceil(hi / step) * step, lo_r + step)
 
