@@ -20,7 +20,7 @@ INTERPOLATIONS = ("hermite", "linear", "rectilinear")
 CDE_TASKS = ("classification", "regression")
 NOISE_TYPES = ("diagonal", "general", "additive", "scalar")
 SDE_TYPES = ("ito", "stratonovich")
-SDE_OBJECTIVES = ("sde_gan",)
+SDE_OBJECTIVES = ("sde_gan", "latent_sde")
 GAN_CONSTRAINTS = ("clip", "gradient_penalty")
 GRADIENTS = ("backprop", "adjoint", "adjoint_seminorm", "reversible")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -82,6 +82,14 @@ class SDESpec:
     # Samples come from an exponential moving average of the generator's weights, which
     # smooths the oscillations of adversarial training; 0 uses the raw generator.
     average_decay: float = 0.99
+    # Latent SDE (objective "latent_sde"): a GRU encoder's context of this size drives the
+    # posterior drift; the loss is the negative ELBO with a Gaussian likelihood of this
+    # standard deviation (in normalised units) and the KL terms weighted up from 0 to
+    # kl_weight over the first kl_anneal_iterations steps.
+    context_size: int = 16
+    likelihood_std: float = 0.5
+    kl_weight: float = 1.0
+    kl_anneal_iterations: int = 100
 
 
 @dataclass
@@ -261,6 +269,7 @@ def validate(spec: RunSpec) -> None:
         ("initial noise size", m.sde.initial_noise_size),
         ("discriminator hidden size", m.sde.discriminator_hidden_size),
         ("critic steps per generator step", m.sde.critic_steps),
+        ("latent SDE context size", m.sde.context_size),
     ):
         if value < 1:
             p.append(f"{label} must be ≥ 1, got {value}")
@@ -278,6 +287,16 @@ def validate(spec: RunSpec) -> None:
             f"demo {d.name!r} is a {DEMOS[d.name].family.upper()} dataset, "
             f"but the model family is {m.family.upper()}"
         )
+    if m.family == "sde" and m.sde.objective == "latent_sde":
+        if m.sde.noise_type != "diagonal":
+            p.append(
+                f"the latent SDE needs diagonal noise (its KL term divides by the diffusion), "
+                f"got {m.sde.noise_type!r}"
+            )
+        if not m.sde.likelihood_std > 0:
+            p.append(f"latent SDE likelihood std must be > 0, got {m.sde.likelihood_std}")
+        if m.sde.kl_weight < 0 or m.sde.kl_anneal_iterations < 0:
+            p.append("latent SDE KL weight and annealing iterations must be ≥ 0")
     if not 0 <= m.sde.average_decay < 1:
         p.append(f"generator averaging decay must be in [0, 1), got {m.sde.average_decay}")
     if d.n_series < 4:

@@ -48,6 +48,24 @@ def test_sde_method_trains(method, gradient, sde_type):
     _two_steps(spec)
 
 
+LATENT_CASES = [
+    ("euler", "backprop", "ito"),
+    ("srk", "adjoint", "ito"),
+    ("midpoint", "adjoint", "stratonovich"),
+    ("reversible_heun", "reversible", "stratonovich"),
+]
+
+
+@pytest.mark.parametrize(("method", "gradient", "sde_type"), LATENT_CASES)
+def test_latent_sde_trains(method, gradient, sde_type):
+    spec = small_spec("sde", iterations=2, eval_every=100, batch_size=4)
+    spec.model.sde.objective = "latent_sde"
+    spec.solver.method = method
+    spec.solver.gradient = gradient
+    spec.model.sde.sde_type = sde_type
+    _two_steps(spec)
+
+
 @pytest.mark.parametrize("noise_type", ["diagonal", "general", "additive", "scalar"])
 def test_every_noise_type_trains(noise_type):
     spec = small_spec("sde", iterations=2, eval_every=100, batch_size=4)

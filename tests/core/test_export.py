@@ -293,3 +293,26 @@ def test_solver_choice_defaults_to_training_and_rejects_the_impossible():
         resolve_solver(small_spec("ode"), ExportOptions(method="rk4"))
     with pytest.raises(ExportError, match="cannot be exported for this model"):
         resolve_solver(small_spec("sde"), ExportOptions(method="euler"))
+
+
+def test_latent_sde_exports_its_prior(tmp_path):
+    spec = small_spec("sde", iterations=3)
+    spec.model.sde.objective = "latent_sde"
+    trainer = Trainer(spec)
+    for _ in trainer.run():
+        pass
+    out = tmp_path / "latent.pt"
+    report = export_checkpoint(trainer.save(tmp_path / "checkpoint.pt"), out)
+    assert_verified(report, adaptive=False)
+    model = load(out)
+    latent = trainer.task.model
+    ts = torch.tensor([0.0, 0.3, 0.55, 1.0])
+    grid = model.solver_grid(ts)
+    gen = torch.Generator().manual_seed(3)
+    noise0 = torch.randn(9, latent.hidden, generator=gen)
+    dw = torch.randn(len(grid) - 1, 9, latent.hidden, generator=gen) * 0.25
+    with torch.no_grad():
+        want = latent.sample(ts, 9, spec.solver, initial_noise=noise0, increments=dw)
+    got = model.sample_with_noise(ts, noise0, dw)
+    torch.testing.assert_close(got, want * latent.scale + latent.loc, rtol=0, atol=0)
+    assert torch.equal(model(ts, 5, 1), model(ts, 5, 1))

@@ -102,3 +102,15 @@ def test_missing_file_is_reported(tmp_path):
     with pytest.raises(SpecError) as info:
         RunSpec.load(tmp_path / "absent.json")
     assert "absent.json: cannot read" in str(info.value)
+
+
+def test_latent_sde_needs_diagonal_noise_and_a_positive_likelihood():
+    spec = small_spec("sde")
+    spec.model.sde.objective = "latent_sde"
+    spec.model.sde.noise_type = "general"
+    spec.model.sde.likelihood_std = 0.0
+    with pytest.raises(SpecError) as info:
+        validate(spec)
+    text = str(info.value)
+    assert "the latent SDE needs diagonal noise" in text
+    assert "latent SDE likelihood std must be > 0, got 0.0" in text

@@ -336,3 +336,15 @@ def test_export_action_writes_a_verified_file_off_the_gui_thread(make_window, qt
     methods = [sde_dialog.method.itemText(i) for i in range(sde_dialog.method.count())]
     assert methods == ["midpoint", "heun", "reversible_heun"]
     assert sde_dialog.method.currentText() == "reversible_heun"
+
+
+def test_sde_objective_switches_the_fields_that_apply(make_window):
+    window = make_window(_gui_spec("sde"))
+    panel = window.model_panel
+    assert panel.objective.currentText() == "sde_gan"
+    assert panel.constraint.isEnabled() and not panel.likelihood_std.isEnabled()
+    panel.objective.setCurrentText("latent_sde")
+    assert not panel.constraint.isEnabled() and panel.likelihood_std.isEnabled()
+    panel.likelihood_std.setValue(0.25)
+    spec = window._collect()
+    assert spec.model.sde.objective == "latent_sde" and spec.model.sde.likelihood_std == 0.25

@@ -9,12 +9,18 @@ import torch
 from torch import nn
 
 from ndestudio.core.export.modules import ExportedCDE, ExportedODE, ExportedSDE
-from ndestudio.core.export.script_fields import CDEPathField, MLPField, TimeOnlyField
+from ndestudio.core.export.script_fields import (
+    AffineNoise,
+    BoundedDiffusion,
+    CDEPathField,
+    MLPField,
+    TimeOnlyField,
+)
 from ndestudio.core.export.script_sde import SDEFields, SDESolver
 from ndestudio.core.export.script_solvers import ODESolver
-from ndestudio.core.models import MLP, NeuralCDE, NeuralODE, NeuralSDE, VectorField
+from ndestudio.core.models import MLP, LatentSDE, NeuralCDE, NeuralODE, NeuralSDE, VectorField
 from ndestudio.core.specs import SolverSpec
-from ndestudio.core.training.tasks import CDETask, SDEGANTask, Task
+from ndestudio.core.training.tasks import CDETask, LatentSDETask, SDEGANTask, Task
 
 
 def _field(vf: VectorField) -> MLPField:
@@ -72,6 +78,25 @@ def build_module(task: Task, solver: SolverSpec) -> nn.Module:
             mask_channels=cde.mask_channels,
             time_origin=float(times[0]),
             time_span=float(times[-1] - times[0]),
+        )
+    elif isinstance(task, LatentSDETask):
+        latent = task.model
+        assert isinstance(latent, LatentSDE)
+        fields_l = latent.fields
+        sde_fields = SDEFields(
+            _field(fields_l.prior),
+            BoundedDiffusion(_field(fields_l.diffusion)),
+            "diagonal",
+            latent.hidden,
+            latent.hidden,
+        )
+        module = ExportedSDE(
+            SDESolver(sde_fields, solver.method, float(solver.step_size or 0.0)),
+            AffineNoise(latent.prior_mean, latent.prior_logstd.exp()),
+            copy.deepcopy(latent.readout),
+            latent.loc,
+            latent.scale,
+            latent.hidden,
         )
     else:
         assert isinstance(task, SDEGANTask)

@@ -31,7 +31,7 @@ from ndestudio.core.export.options import ExportError, ExportOptions, resolve_so
 from ndestudio.core.export.verify import CaseResult, compare, make_cases, run_fresh_process
 from ndestudio.core.specs import RunSpec, SolverSpec, SpecError, validate
 from ndestudio.core.training.checkpoint import CheckpointError, load_checkpoint
-from ndestudio.core.training.tasks import TASKS, Task
+from ndestudio.core.training.tasks import Task, task_class
 
 USAGE = {
     "ode": "model(y0, t) -> trajectory: y0 (batch, C) or (C,), t (T,) strictly monotone; "
@@ -120,9 +120,7 @@ def _check_target(out: Path) -> None:
 def _task(spec: RunSpec, state: dict[str, torch.Tensor]) -> Task:
     dtype = resolve_dtype(spec.train.dtype)
     generator = torch.Generator().manual_seed(spec.train.seed)
-    task = TASKS[spec.model.family](
-        spec, make_demo(spec.data), torch.device("cpu"), dtype, generator
-    )
+    task = task_class(spec)(spec, make_demo(spec.data), torch.device("cpu"), dtype, generator)
     try:
         task.model.load_state_dict(state)
     except RuntimeError as exc:

@@ -26,6 +26,32 @@ class MLPField(nn.Module):
         return self.net(y)
 
 
+class BoundedDiffusion(nn.Module):
+    """A latent SDE's diffusion: the trained field squashed into (0.01, 1)."""
+
+    def __init__(self, field: MLPField) -> None:
+        super().__init__()
+        self.field = field
+
+    def forward(self, t: Tensor, y: Tensor, ctx: list[Tensor]) -> Tensor:
+        return torch.sigmoid(self.field(t, y, ctx)) * 0.99 + 0.01
+
+
+class AffineNoise(nn.Module):
+    """A latent SDE's prior initial state: ``mean + std * noise``."""
+
+    mean: Tensor
+    std: Tensor
+
+    def __init__(self, mean: Tensor, std: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.detach().clone())
+        self.register_buffer("std", std.detach().clone())
+
+    def forward(self, noise: Tensor) -> Tensor:
+        return self.mean + self.std * noise
+
+
 class TimeOnlyField(nn.Module):
     """``g(t)``: an additive-noise diffusion that reads the time only."""
 

@@ -22,10 +22,16 @@ import torch
 
 from ndestudio.core.export.formats import ExportFormat
 from ndestudio.core.export.script_solvers import ADAPTIVE_ODE_METHODS
-from ndestudio.core.models import NeuralCDE, NeuralODE
+from ndestudio.core.models import LatentSDE, NeuralCDE, NeuralODE
 from ndestudio.core.solvers import Probe, SolveStats, path_coefficients, sde_step_grid
 from ndestudio.core.specs import SolverSpec
-from ndestudio.core.training.tasks import CDETask, SDEGANTask, Task, cde_features
+from ndestudio.core.training.tasks import (
+    CDETask,
+    LatentSDETask,
+    SDEGANTask,
+    Task,
+    cde_features,
+)
 
 FIXED_RTOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 ADAPTIVE_F64 = 1e-10
@@ -99,7 +105,7 @@ def make_cases(task: Task, solver: SolverSpec, seed: int = 1234) -> list[Case]:
     with torch.no_grad():
         if isinstance(task, CDETask):
             return _cde_cases(task, solver, gen, lo, hi)
-        if isinstance(task, SDEGANTask):
+        if isinstance(task, SDEGANTask | LatentSDETask):
             return _sde_cases(task, solver, gen, lo, hi)
         model = task.model
         assert isinstance(model, NeuralODE)
@@ -181,24 +187,32 @@ def _cde_cases(
 
 
 def _sde_cases(
-    task: SDEGANTask, solver: SolverSpec, gen: torch.Generator, lo: float, hi: float
+    task: SDEGANTask | LatentSDETask, solver: SolverSpec, gen: torch.Generator, lo: float, hi: float
 ) -> list[Case]:
-    model = task.average
     batch = 8
     ts = torch.linspace(lo, hi, 13, dtype=torch.float64).to(task.dtype)
     grid = sde_step_grid(ts, float(solver.step_size or 0.0))
-    noise = torch.randn(batch, model.noise_size, generator=gen).to(task.dtype)
-    increments = torch.randn(len(grid) - 1, batch, model.fields.brownian_size, generator=gen).to(
-        task.dtype
-    ) * (grid[1:] - grid[:-1]).sqrt().view(-1, 1, 1)
-    paths = model(ts, batch, solver, initial_noise=noise, increments=increments)
-    expected = paths * model.scale + model.loc
+    latent = task.model if isinstance(task, LatentSDETask) else None
+    if isinstance(latent, LatentSDE):
+        noise_size, channels, loc, scale = latent.hidden, latent.hidden, latent.loc, latent.scale
+    else:
+        assert isinstance(task, SDEGANTask)
+        noise_size, channels = task.average.noise_size, task.average.fields.brownian_size
+        loc, scale = task.average.loc, task.average.scale
+    noise = torch.randn(batch, noise_size, generator=gen).to(task.dtype)
+    increments = torch.randn(len(grid) - 1, batch, channels, generator=gen).to(task.dtype)
+    increments = increments * (grid[1:] - grid[:-1]).sqrt().view(-1, 1, 1)
+    if isinstance(latent, LatentSDE):
+        paths = latent.sample(ts, batch, solver, initial_noise=noise, increments=increments)
+    else:
+        assert isinstance(task, SDEGANTask)
+        paths = task.average(ts, batch, solver, initial_noise=noise, increments=increments)
     return [
         Case(
             f"SDE, {batch} paths at 13 times, given noise",
             "sample_with_noise",
             [ts, noise, increments],
-            expected,
+            paths * scale + loc,
             None,
         )
     ]

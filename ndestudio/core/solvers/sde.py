@@ -33,6 +33,11 @@ class _InstrumentedSDE(nn.Module):
         self.probe.on_forward()
         return self.probe.watch(self.sde.g(t, y))
 
+    def h(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The prior drift (latent SDEs): its difference from ``f`` gives the KL term."""
+        self.probe.on_forward()
+        return self.probe.watch(self.sde.h(t, y))
+
 
 def brownian_motion(
     ts: torch.Tensor,
@@ -114,17 +119,24 @@ def solve_sde(
     seed: int | None = None,
     probe: Probe | None = None,
     increments: torch.Tensor | None = None,
-) -> torch.Tensor:
+    logqp: bool = False,
+    extra_adjoint_params: tuple[torch.Tensor, ...] = (),
+) -> Any:
     """Solve the SDE ``sde`` (with ``f``, ``g``, ``noise_type``, ``sde_type``) at times ``ts``.
 
     Returns (T, batch, state). Fixed step ``spec.step_size``. ``spec.gradient``: backprop
     through the solver, the stochastic adjoint, or reversible Heun's exact adjoint.
     ``increments`` (steps, batch, channels) over :func:`sde_step_grid` fix the noise.
+    ``logqp``: also return the KL divergence of the path from the prior SDE (whose drift is
+    ``sde.h``) per step, (T - 1, batch), for latent SDEs. ``extra_adjoint_params``: tensors
+    the fields depend on besides their parameters (an encoder's context), for the adjoint.
     """
     probe = probe or Probe()
     wrapped = _InstrumentedSDE(sde, probe)
     ts = ts.to(dtype=y0.dtype, device=y0.device)
     dt = float(spec.step_size or 0.0)
+    if logqp and wrapped.noise_type == "diagonal":
+        brownian_size += 1  # torchsde integrates the KL as one more (noise-free) channel
     bm: torchsde.BaseBrownian
     if increments is not None:
         bm = GridBrownian(sde_step_grid(ts, dt), increments.to(y0))
@@ -142,7 +154,7 @@ def solve_sde(
         span = float(ts[-1] - ts[0])
         probe.stats.add_step(torch.full((max(1, math.ceil(span / dt - 1e-9)),), dt))
     if spec.gradient == "backprop":
-        return torchsde.sdeint(wrapped, y0, ts, bm=bm, method=spec.method, dt=dt)
+        return torchsde.sdeint(wrapped, y0, ts, bm=bm, method=spec.method, dt=dt, logqp=logqp)
     adjoint_method = "adjoint_reversible_heun" if spec.gradient == "reversible" else None
     return torchsde.sdeint_adjoint(
         wrapped,
@@ -152,5 +164,7 @@ def solve_sde(
         method=spec.method,
         adjoint_method=adjoint_method,
         dt=dt,
-        adjoint_params=tuple(p for p in sde.parameters() if p.requires_grad),
+        adjoint_params=tuple(p for p in sde.parameters() if p.requires_grad)
+        + tuple(p for p in extra_adjoint_params if p.requires_grad),
+        logqp=logqp,
     )

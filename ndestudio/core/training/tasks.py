@@ -7,6 +7,7 @@ training loss for a batch of series, and evaluates on the validation series.
 from __future__ import annotations
 
 import copy
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -16,7 +17,8 @@ from torch import nn
 
 from ndestudio.core.data import TimeSeriesDataset
 from ndestudio.core.events import Snapshot
-from ndestudio.core.models import CDEDiscriminator, NeuralCDE, NeuralODE, NeuralSDE
+from ndestudio.core.models import CDEDiscriminator, LatentSDE, NeuralCDE, NeuralODE, NeuralSDE
+from ndestudio.core.models.latent_sde import LatentOutput
 from ndestudio.core.solvers import Probe, path_coefficients
 from ndestudio.core.specs import CDESpec, RunSpec
 
@@ -333,23 +335,7 @@ class SDEGANTask(Task):
             generator=gen,
             probe=probe,
         )
-        real = self.val_values
-        mean_gap = fake.mean(0) - real.nanmean(0)
-        var_fake = fake.var(0)
-        var_real = torch.nanmean((real - real.nanmean(0)) ** 2, 0)
-        val_loss = float((mean_gap.pow(2) + (var_fake - var_real).pow(2)).mean())
-        scale, loc = self.tensor(self.scale), self.tensor(self.loc)
-        metrics = {
-            "mean_error": float((mean_gap.abs() * scale).max()),
-            "std_error": float(((var_fake.sqrt() - var_real.sqrt()).abs() * scale).max()),
-        }
-        n = min(2 * SNAPSHOT_SERIES, len(self.val_rows))
-        snapshot = Snapshot(
-            times=self.data.times.copy(),
-            observed=self.data.values[self.val_rows[:n]].copy(),
-            predicted=(fake[: 2 * SNAPSHOT_SERIES] * scale + loc).detach().cpu().double().numpy(),
-        )
-        return Evaluation(val_loss, metrics, snapshot)
+        return _generated_evaluation(self, fake)
 
     def sample(self, n: int, seed: int) -> np.ndarray:
         """``n`` generated paths in the data's units: (n, T, C)."""
@@ -364,4 +350,113 @@ class SDEGANTask(Task):
         return (fake * self.tensor(self.scale) + self.tensor(self.loc)).cpu().double().numpy()
 
 
+def _generated_evaluation(
+    task: Task, fake: torch.Tensor, metrics: dict[str, float] | None = None
+) -> Evaluation:
+    """Generated paths (n, T, C) in normalised units against the validation series: the gap
+    in mean and variance per time is the validation loss; errors in the data's units."""
+    real = task.normalised(task.val_rows)
+    mean_gap = fake.mean(0) - real.nanmean(0)
+    var_fake = fake.var(0)
+    var_real = torch.nanmean((real - real.nanmean(0)) ** 2, 0)
+    val_loss = float((mean_gap.pow(2) + (var_fake - var_real).pow(2)).mean())
+    scale, loc = task.tensor(task.scale), task.tensor(task.loc)
+    metrics = dict(metrics or {})
+    metrics["mean_error"] = float((mean_gap.abs() * scale).max())
+    metrics["std_error"] = float(((var_fake.sqrt() - var_real.sqrt()).abs() * scale).max())
+    n = min(2 * SNAPSHOT_SERIES, len(task.val_rows))
+    snapshot = Snapshot(
+        times=task.data.times.copy(),
+        observed=task.data.values[task.val_rows[:n]].copy(),
+        predicted=(fake[: 2 * SNAPSHOT_SERIES] * scale + loc).detach().cpu().double().numpy(),
+    )
+    return Evaluation(val_loss, metrics, snapshot)
+
+
+class LatentSDETask(Task):
+    """Latent SDE: maximise the ELBO of the series under a posterior SDE; sample the prior."""
+
+    EVAL_SAMPLES = 512
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        model = LatentSDE(self.data.channels, self.spec.model).to(self.device, self.dtype)
+        model.loc.copy_(self.tensor(self.loc))
+        model.scale.copy_(self.tensor(self.scale))
+        self.model = model
+        self.train_values = self.normalised(self.train_rows)
+        self.val_values = self.normalised(self.val_rows)
+
+    def _seed(self, iteration: int) -> int:
+        return (self.spec.train.seed * 1_000_003 + iteration) % 2**31
+
+    def _negative_elbo(self, xs: torch.Tensor, out: LatentOutput, kl_weight: float) -> torch.Tensor:
+        """Per observation time: −log p(x | z) + w · (KL of z₀ + KL of the path)."""
+        std = self.spec.model.sde.likelihood_std
+        observed = ~torch.isnan(xs)
+        z = (out.reconstruction - torch.nan_to_num(xs)) / std
+        nll = 0.5 * z.pow(2) + math.log(std) + 0.5 * math.log(2 * math.pi)
+        nll = torch.where(observed, nll, torch.zeros_like(nll)).sum(dim=(1, 2))
+        return ((nll + kl_weight * (out.kl_initial + out.kl_path)) / xs.shape[1]).mean()
+
+    def loss(self, iteration: int, probe: Probe) -> torch.Tensor:
+        rows = self.sample_rows(len(self.train_rows))
+        xs = self.train_values[rows]
+        out = self.model(
+            xs,
+            self.times,
+            self.spec.solver,
+            generator=self.generator,
+            seed=self._seed(iteration),
+            probe=probe,
+        )
+        sde = self.spec.model.sde
+        ramp = 1.0 if sde.kl_anneal_iterations == 0 else iteration / sde.kl_anneal_iterations
+        return self._negative_elbo(xs, out, sde.kl_weight * min(1.0, ramp))
+
+    def evaluate(self, probe: Probe) -> Evaluation:
+        """Reconstruction error and ELBO on the validation series; prior samples' marginals."""
+        seed = self.spec.train.seed + 7
+        gen = torch.Generator().manual_seed(seed)
+        model: LatentSDE = self.model  # type: ignore[assignment]
+        out = model(
+            self.val_values, self.times, self.spec.solver, generator=gen, seed=seed, probe=probe
+        )
+        scale = self.tensor(self.scale)
+        error = (out.reconstruction - self.val_values) * scale
+        metrics = {
+            "rmse": float(torch.sqrt(torch.nanmean(error**2))),
+            "elbo_loss": float(self._negative_elbo(self.val_values, out, 1.0)),
+        }
+        fake = model.sample(
+            self.times,
+            self.EVAL_SAMPLES,
+            self.spec.solver,
+            generator=gen,
+            seed=seed + 1,
+            probe=probe,
+        )
+        return _generated_evaluation(self, fake, metrics)
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        """``n`` paths from the prior, in the data's units: (n, T, C)."""
+        model: LatentSDE = self.model  # type: ignore[assignment]
+        with torch.no_grad():
+            fake = model.sample(
+                self.times,
+                n,
+                self.spec.solver,
+                generator=torch.Generator().manual_seed(seed),
+                seed=seed,
+            )
+        return (fake * self.tensor(self.scale) + self.tensor(self.loc)).cpu().double().numpy()
+
+
 TASKS: dict[str, type[Task]] = {"ode": ODETask, "cde": CDETask, "sde": SDEGANTask}
+
+
+def task_class(spec: RunSpec) -> type[Task]:
+    """The task that trains ``spec``'s model family with its objective."""
+    if spec.model.family == "sde" and spec.model.sde.objective == "latent_sde":
+        return LatentSDETask
+    return TASKS[spec.model.family]

@@ -25,7 +25,7 @@ from ndestudio.core.specs import RunSpec, validate
 from ndestudio.core.training.checkpoint import load_checkpoint, save_checkpoint
 from ndestudio.core.training.diagnostics import GradientNorms, non_finite, solver_failure
 from ndestudio.core.training.optim import make_optimizer, make_schedule
-from ndestudio.core.training.tasks import TASKS, Task
+from ndestudio.core.training.tasks import Task, task_class
 
 # What a solver raises when the learned dynamics break it down (torchdiffeq asserts).
 _SOLVER_ERRORS = (AssertionError, RuntimeError, ValueError)
@@ -48,7 +48,7 @@ class Trainer:
         self.dtype = resolve_dtype(spec.train.dtype)
         self.generator = seed_everything(spec.train.seed)
         self.dataset = dataset if dataset is not None else make_demo(spec.data)
-        task_cls = TASKS[spec.model.family]
+        task_cls = task_class(spec)
         self.task: Task = task_cls(self.spec, self.dataset, self.device, self.dtype, self.generator)
         self.model = self.task.model
         self.optimizer = make_optimizer(spec.train, self.task.parameter_groups(spec.train.lr))

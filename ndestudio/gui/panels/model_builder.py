@@ -11,6 +11,7 @@ from ndestudio.core.specs import (
     GAN_CONSTRAINTS,
     INTERPOLATIONS,
     NOISE_TYPES,
+    SDE_OBJECTIVES,
     SDE_TYPES,
     RunSpec,
 )
@@ -96,6 +97,15 @@ class ModelBuilderPanel(QWidget):
         self.sde_box = QGroupBox("SDE")
         self.sde = Form()
         QVBoxLayout(self.sde_box).addWidget(self.sde)
+        self.objective = self.sde.combo(
+            "Objective",
+            list(SDE_OBJECTIVES),
+            (
+                "sde_gan: a generator SDE trained against a neural CDE critic (Wasserstein GAN);\n"
+                "latent_sde: a variational autoencoder whose latent path is an SDE, trained on\n"
+                "the ELBO (likelihood of the series minus the KL from the prior SDE)."
+            ),
+        )
         self.sde_hidden = self.sde.integer(
             "Hidden size", 1, 1024, "Size of the latent SDE state x."
         )
@@ -123,6 +133,31 @@ class ModelBuilderPanel(QWidget):
         )
         self.critic_steps = self.sde.integer(
             "Critic steps", 0, 20, "Critic-only updates before each joint update."
+        )
+        self.context = self.sde.integer(
+            "Context size",
+            1,
+            1024,
+            "Latent SDE: size of the GRU encoder's summary of the series that steers the "
+            "posterior drift.",
+        )
+        self.likelihood_std = self.sde.number(
+            "Likelihood std",
+            1e-3,
+            10.0,
+            3,
+            "Latent SDE: standard deviation of the Gaussian observation model, in normalised "
+            "units. Smaller fits the series more closely but makes the KL term larger.",
+        )
+        self.kl_weight = self.sde.number(
+            "KL weight", 0.0, 100.0, 3, "Latent SDE: weight of the KL terms in the loss (β)."
+        )
+        self.kl_anneal = self.sde.integer(
+            "KL warm-up",
+            0,
+            10**6,
+            "Latent SDE: steps over which the KL weight rises from 0, so the encoder learns "
+            "to reconstruct first.",
         )
 
         self.solver = Form()
@@ -192,6 +227,11 @@ class ModelBuilderPanel(QWidget):
             self.brownian.setValue(m.sde.brownian_size)
             set_combo(self.constraint, list(GAN_CONSTRAINTS), m.sde.gan_constraint)
             self.critic_steps.setValue(m.sde.critic_steps)
+            set_combo(self.objective, list(SDE_OBJECTIVES), m.sde.objective)
+            self.context.setValue(m.sde.context_size)
+            self.likelihood_std.setValue(m.sde.likelihood_std)
+            self.kl_weight.setValue(m.sde.kl_weight)
+            self.kl_anneal.setValue(m.sde.kl_anneal_iterations)
             show_float(self.rtol, so.rtol)
             show_float(self.atol, so.atol)
             show_float(self.step_size, so.step_size)
@@ -224,6 +264,11 @@ class ModelBuilderPanel(QWidget):
         m.sde.brownian_size = self.brownian.value()
         m.sde.gan_constraint = self.constraint.currentText()
         m.sde.critic_steps = self.critic_steps.value()
+        m.sde.objective = self.objective.currentText()
+        m.sde.context_size = self.context.value()
+        m.sde.likelihood_std = self.likelihood_std.value()
+        m.sde.kl_weight = self.kl_weight.value()
+        m.sde.kl_anneal_iterations = self.kl_anneal.value()
         so.method = self.method.currentText()
         so.gradient = self.gradient.currentText()
         so.rtol = read_float(self.rtol) or so.rtol
@@ -273,3 +318,8 @@ class ModelBuilderPanel(QWidget):
             w.setEnabled(adaptive)
         self.step_size.setEnabled(not adaptive)
         self.brownian.setEnabled(self.noise_type.currentText() in ("general", "additive"))
+        latent = self.objective.currentText() == "latent_sde"
+        for w in (self.constraint, self.critic_steps):
+            w.setEnabled(not latent)
+        for w in (self.context, self.likelihood_std, self.kl_weight, self.kl_anneal):
+            w.setEnabled(latent)
