@@ -278,8 +278,13 @@ def validate(spec: RunSpec) -> None:
         noise_type = m.sde.noise_type if m.family == "sde" else None
         p.extend(check_solver(m.family, s, sde_type=sde_type, noise_type=noise_type))
 
-    if d.source != "demo":
-        p.append(f"data source {d.source!r} is not supported; use 'demo'")
+    if d.source == "file":
+        if not d.path:
+            p.append("data source is a file, but no file is chosen (data.path)")
+        elif not Path(d.path).is_file():
+            p.append(f"data file {d.path} does not exist")
+    elif d.source != "demo":
+        p.append(f"data source must be 'demo' or 'file'; got {d.source!r}")
     elif d.name not in DEMOS:
         p.append(f"demo {d.name!r} does not exist; choose one of {', '.join(DEMOS)}")
     elif m.family in FAMILIES and DEMOS[d.name].family != m.family:
@@ -325,7 +330,7 @@ def validate(spec: RunSpec) -> None:
         p.append(f"iterations must be ≥ 1, got {t.iterations}")
     if t.eval_every < 1:
         p.append(f"evaluation interval must be ≥ 1, got {t.eval_every}")
-    if t.window is not None and not 2 <= t.window <= d.n_times:
+    if t.window is not None and d.source == "demo" and not 2 <= t.window <= d.n_times:
         p.append(f"training window must be between 2 and the observation count {d.n_times}")
     if t.grad_clip is not None and not t.grad_clip > 0:
         p.append(f"gradient clipping must be > 0 (or unset), got {t.grad_clip}")

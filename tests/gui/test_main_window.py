@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 import torch
 from pyqtgraph.exporters import CSVExporter, Exporter, ImageExporter
@@ -348,3 +349,37 @@ def test_sde_objective_switches_the_fields_that_apply(make_window):
     panel.likelihood_std.setValue(0.25)
     spec = window._collect()
     assert spec.model.sde.objective == "latent_sde" and spec.model.sde.likelihood_std == 0.25
+
+
+def test_dataset_from_a_csv_file_previews_trains_and_explains_errors(make_window, qtbot, tmp_path):
+    good = tmp_path / "series.csv"
+    rows = ["series,time,x,y"]
+    for s in range(12):
+        for k in range(20):
+            t = k * 0.25 + (0.1 if s % 2 else 0.0)  # irregular: two interleaved grids
+            rows.append(f"s{s},{t},{np.cos(t + s):.4f},{'' if k % 7 == 3 else f'{np.sin(t):.4f}'}")
+    good.write_text("\n".join(rows) + "\n")
+    bad = tmp_path / "broken.csv"
+    bad.write_text("series,time,x\na,0,1\na,1,oops\n")
+
+    window = make_window(_gui_spec("ode"))
+    panel = window.data_panel
+    panel.source.setCurrentText("file")
+    assert panel.file_row.isEnabled() and not panel.n_series.isEnabled()
+    panel.path.setText(str(bad))
+    panel.path.editingFinished.emit()
+    assert not panel.error.isHidden()
+    assert "line 3, column 3 ('x'): expected a number, got 'oops'" in panel.error.text()
+
+    panel.path.setText(str(good))
+    panel.path.editingFinished.emit()
+    assert panel.error.isHidden()
+    assert panel.dataset is not None and panel.dataset.values.shape == (12, 40, 2)
+    assert "12 series × 40 times" in panel.preview.getPlotItem().titleLabel.text
+    spec = window.session.spec
+    assert spec.data.source == "file" and spec.data.path == str(good)
+    window.train()
+    qtbot.waitUntil(lambda: _points(window) >= 3, timeout=60_000)
+    window.session.stop()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    assert window.session.trainer.dataset.values.shape == (12, 40, 2)

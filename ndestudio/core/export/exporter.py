@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ndestudio import __version__
-from ndestudio.core.data import make_demo
+from ndestudio.core.data import DataFileError, load_dataset
 from ndestudio.core.device import resolve_dtype
 from ndestudio.core.export.build import build_module
 from ndestudio.core.export.formats import (
@@ -120,7 +120,11 @@ def _check_target(out: Path) -> None:
 def _task(spec: RunSpec, state: dict[str, torch.Tensor]) -> Task:
     dtype = resolve_dtype(spec.train.dtype)
     generator = torch.Generator().manual_seed(spec.train.seed)
-    task = task_class(spec)(spec, make_demo(spec.data), torch.device("cpu"), dtype, generator)
+    try:
+        data = load_dataset(spec.data)
+    except DataFileError as exc:
+        raise ExportError(f"the training data is needed for its normalisation: {exc}") from None
+    task = task_class(spec)(spec, data, torch.device("cpu"), dtype, generator)
     try:
         task.model.load_state_dict(state)
     except RuntimeError as exc:

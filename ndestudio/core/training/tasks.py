@@ -93,11 +93,26 @@ def _masked_mse(pred: torch.Tensor, target: torch.Tensor, complete: bool = False
     return diff.pow(2).sum() / observed.sum().clamp_min(1)
 
 
+def _first_observed(series: torch.Tensor) -> torch.Tensor:
+    """The initial state of each series (B, T, C) → (B, C): its first observed value per
+    channel (irregular series may miss the first time of the window); 0, the channel mean in
+    normalised units, where a channel is never observed."""
+    observed = ~torch.isnan(series)
+    first = observed.to(torch.uint8).argmax(dim=1, keepdim=True)
+    return torch.nan_to_num(series.gather(1, first).squeeze(1))
+
+
 class ODETask(Task):
     """Fit observed trajectories: start from the first observation, match the rest (MSE)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        window = self.spec.train.window
+        if window is not None and not 2 <= window <= len(self.data.times):
+            raise ValueError(
+                f"the training window ({window}) must be between 2 and the dataset's "
+                f"{len(self.data.times)} observation times"
+            )
         model = NeuralODE(self.data.channels, self.spec.model).to(self.device, self.dtype)
         model.loc.copy_(self.tensor(self.loc))
         model.scale.copy_(self.tensor(self.scale))
@@ -116,14 +131,12 @@ class ODETask(Task):
             start = int(torch.randint(series.shape[1] - window + 1, (1,), generator=self.generator))
             stop = start + window
         target = series[:, start:stop]
-        pred = self.model(
-            torch.nan_to_num(target[:, 0]), self.times[start:stop], self.spec.solver, probe
-        )
+        pred = self.model(_first_observed(target), self.times[start:stop], self.spec.solver, probe)
         return _masked_mse(pred, target)
 
     def evaluate(self, probe: Probe) -> Evaluation:
         target = self.val_values
-        pred = self.model(torch.nan_to_num(target[:, 0]), self.times, self.spec.solver, probe)
+        pred = self.model(_first_observed(target), self.times, self.spec.solver, probe)
         val_loss = float(_masked_mse(pred, target))
         scale = self.tensor(self.scale)
         rmse = torch.sqrt(torch.nanmean(((pred - target) * scale) ** 2)).item()

@@ -12,7 +12,7 @@ import torch
 
 from ndestudio.core import events as ev
 from ndestudio.core.control import StopRequested, TrainControl
-from ndestudio.core.data import TimeSeriesDataset, make_demo
+from ndestudio.core.data import TimeSeriesDataset, load_dataset
 from ndestudio.core.device import (
     describe_device,
     resolve_device,
@@ -47,7 +47,7 @@ class Trainer:
         self.device = resolve_device(spec.train.device)
         self.dtype = resolve_dtype(spec.train.dtype)
         self.generator = seed_everything(spec.train.seed)
-        self.dataset = dataset if dataset is not None else make_demo(spec.data)
+        self.dataset = dataset if dataset is not None else load_dataset(spec.data)
         task_cls = task_class(spec)
         self.task: Task = task_cls(self.spec, self.dataset, self.device, self.dtype, self.generator)
         self.model = self.task.model

@@ -1,18 +1,42 @@
-"""Dataset loader: the built-in demo systems with their parameters and a live preview."""
+"""Dataset loader: a built-in demo system with its parameters, or a CSV data file, and a
+live preview of the data."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ndestudio.core.data import DEMOS, TimeSeriesDataset, make_demo
+from ndestudio.core.data import DEMOS, DataFileError, TimeSeriesDataset, load_dataset
 from ndestudio.core.specs import DataSpec, RunSpec
 from ndestudio.gui.panels.forms import Form, set_combo
 from ndestudio.gui.plots.base import COLORS, add_legend, pen
-from ndestudio.gui.plots.buffers import nan_separated
 
 PREVIEW_SERIES = 8
+
+
+def _observed_lines(times: np.ndarray, paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One NaN-separated line per series through its observed points only, so irregular
+    series (NaN between their observations on the shared grid) are drawn as lines."""
+    xs, ys = [], []
+    for path in paths:
+        ok = np.isfinite(path)
+        xs += [times[ok], [np.nan]]
+        ys += [path[ok], [np.nan]]
+    if not xs:
+        return np.empty(0), np.empty(0)
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 def demos_for(family: str) -> list[str]:
@@ -28,6 +52,24 @@ class DatasetPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         self.form = Form()
         f = self.form
+        self.source = f.combo(
+            "Source",
+            ["demo", "file"],
+            "demo: a built-in system generated with its parameters below;\n"
+            "file: your own series from a CSV file (series, time, one column per channel;\n"
+            "empty cells are missing values; optional label and target columns).",
+        )
+        self.file_row = QWidget()
+        row = QHBoxLayout(self.file_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.path = QLineEdit()
+        self.path.setPlaceholderText("a .csv file")
+        self.path.editingFinished.connect(f._emit)
+        self.browse = QPushButton("Browse…")
+        self.browse.clicked.connect(self._browse)
+        row.addWidget(self.path, 1)
+        row.addWidget(self.browse)
+        f._row("Data file", self.file_row, "The CSV file the series are read from.")
         self.demo = f.combo("Demo system", [], "Built-in systems for the chosen model family.")
         self.description = QLabel()
         self.description.setWordWrap(True)
@@ -58,6 +100,11 @@ class DatasetPanel(QWidget):
         inner = QVBoxLayout(box)
         inner.addWidget(self.form)
         inner.addWidget(self.description)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #b00020;")
+        self.error.setVisible(False)
+        inner.addWidget(self.error)
         layout.addWidget(box)
 
         self.preview = pg.PlotWidget()
@@ -78,6 +125,8 @@ class DatasetPanel(QWidget):
         try:
             d = spec.data
             self._family = spec.model.family
+            set_combo(self.source, ["demo", "file"], d.source)
+            self.path.setText(d.path or "")
             set_combo(self.demo, demos_for(self._family), d.name)
             self._last_demo = self.demo.currentText()
             demo = DEMOS.get(d.name)
@@ -97,6 +146,8 @@ class DatasetPanel(QWidget):
 
     def apply(self, spec: RunSpec) -> None:
         d = spec.data
+        d.source = self.source.currentText()
+        d.path = self.path.text().strip() or None
         d.name = self.demo.currentText()
         d.n_series = self.n_series.value()
         d.n_times = self.n_times.value()
@@ -109,9 +160,28 @@ class DatasetPanel(QWidget):
         d.val_fraction = self.val_fraction.value()
 
     def _describe(self) -> None:
+        from_file = self.source.currentText() == "file"
         demo = DEMOS.get(self.demo.currentText())
-        self.description.setText(demo.description if demo else "")
-        self.drop.setEnabled(self._family == "cde")
+        if from_file:
+            self.description.setText(
+                "CSV: a header with series, time and one column per channel (empty = missing); "
+                "optional label (classes) and target… (regression) columns."
+            )
+        else:
+            self.description.setText(demo.description if demo else "")
+        self.file_row.setEnabled(from_file)
+        for w in (self.demo, self.n_series, self.n_times, self.t0, self.t1, self.noise):
+            w.setEnabled(not from_file)
+        self.drop.setEnabled(not from_file and self._family == "cde")
+
+    def _browse(self) -> None:
+        start = self.path.text() or str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open data file", start, "CSV files (*.csv);;All files (*)"
+        )
+        if path:
+            self.path.setText(path)
+            self.form._emit()
 
     def _on_edit(self) -> None:
         demo = DEMOS.get(self.demo.currentText())
@@ -125,11 +195,19 @@ class DatasetPanel(QWidget):
         self.on_change()
 
     def refresh_preview(self, data: DataSpec) -> None:
-        """Generate the dataset and draw its first series (demos take milliseconds)."""
+        """Generate or read the dataset and draw its first series (milliseconds for demos and
+        small files). A file that cannot be read is explained under the form."""
         item = self.preview.getPlotItem()
         item.clear()
+        self.error.setVisible(False)
         try:
-            self.dataset = make_demo(data)
+            self.dataset = load_dataset(data)
+        except DataFileError as exc:
+            self.error.setText(str(exc))
+            self.error.setVisible(True)
+            item.setTitle("Preview unavailable: the data file cannot be read", size="9pt")
+            self.dataset = None
+            return
         except (KeyError, ValueError) as exc:
             item.setTitle(f"Preview unavailable: {exc}", size="9pt")
             self.dataset = None
@@ -141,7 +219,7 @@ class DatasetPanel(QWidget):
         shown = ds.values[:PREVIEW_SERIES]
         for c, name in enumerate(ds.channel_names[:3]):
             paths = shown[..., c]
-            x, y = nan_separated(ds.times, paths)
+            x, y = _observed_lines(ds.times, paths)
             item.plot(x, y, pen=pen(COLORS[c], 1.0), connect="finite", name=name)
             t = np.broadcast_to(ds.times, paths.shape)
             ok = np.isfinite(paths)
