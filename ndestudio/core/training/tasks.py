@@ -10,6 +10,7 @@ import copy
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,6 +84,18 @@ class Task(ABC):
     def parameter_groups(self, lr: float) -> list[dict]:
         return [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": lr}]
 
+    def _seed(self, iteration: int) -> int:
+        """The Brownian motion's seed for a training step: reproducible, new each step."""
+        return (self.spec.train.seed * 1_000_003 + iteration) % 2**31
+
+    def _with_data_units(self, model: Any) -> Any:
+        """``model`` on the task's device and dtype, told the data's per-channel location and
+        scale (its ``loc``/``scale`` buffers), for outputs in the data's units."""
+        model = model.to(self.device, self.dtype)
+        model.loc.copy_(self.tensor(self.loc))
+        model.scale.copy_(self.tensor(self.scale))
+        return model
+
 
 def _masked_mse(pred: torch.Tensor, target: torch.Tensor, complete: bool = False) -> torch.Tensor:
     """Mean squared error over the observed (non-NaN) targets; ``complete``: none missing."""
@@ -113,10 +126,7 @@ class ODETask(Task):
                 f"the training window ({window}) must be between 2 and the dataset's "
                 f"{len(self.data.times)} observation times"
             )
-        model = NeuralODE(self.data.channels, self.spec.model).to(self.device, self.dtype)
-        model.loc.copy_(self.tensor(self.loc))
-        model.scale.copy_(self.tensor(self.scale))
-        self.model = model
+        self.model = self._with_data_units(NeuralODE(self.data.channels, self.spec.model))
         self.train_values = self.normalised(self.train_rows)
         self.val_values = self.normalised(self.val_rows)
         self.complete = not bool(np.isnan(self.data.values).any())
@@ -281,9 +291,6 @@ class SDEGANTask(Task):
             {"params": list(self.discriminator.parameters()), "lr": lr * ratio},
         ]
 
-    def _seed(self, iteration: int) -> int:
-        return (self.spec.train.seed * 1_000_003 + iteration) % 2**31
-
     def _critic_only(self, iteration: int) -> bool:
         """With ``critic_steps = k``, k critic-only updates precede each joint update."""
         return (
@@ -393,15 +400,9 @@ class LatentSDETask(Task):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        model = LatentSDE(self.data.channels, self.spec.model).to(self.device, self.dtype)
-        model.loc.copy_(self.tensor(self.loc))
-        model.scale.copy_(self.tensor(self.scale))
-        self.model = model
+        self.model = self._with_data_units(LatentSDE(self.data.channels, self.spec.model))
         self.train_values = self.normalised(self.train_rows)
         self.val_values = self.normalised(self.val_rows)
-
-    def _seed(self, iteration: int) -> int:
-        return (self.spec.train.seed * 1_000_003 + iteration) % 2**31
 
     def _negative_elbo(self, xs: torch.Tensor, out: LatentOutput, kl_weight: float) -> torch.Tensor:
         """Per observation time: −log p(x | z) + w · (KL of z₀ + KL of the path)."""
