@@ -316,3 +316,24 @@ def test_latent_sde_exports_its_prior(tmp_path):
     got = model.sample_with_noise(ts, noise0, dw)
     torch.testing.assert_close(got, want * latent.scale + latent.loc, rtol=0, atol=0)
     assert torch.equal(model(ts, 5, 1), model(ts, 5, 1))
+
+
+def test_cde_regression_exports_predictions_in_the_targets_units(tmp_path):
+    spec = small_spec("cde", iterations=3)
+    spec.model.cde.task = "regression"
+    trainer = Trainer(spec)
+    for _ in trainer.run():
+        pass
+    out = tmp_path / "regression.pt"
+    report = export_checkpoint(trainer.save(tmp_path / "checkpoint.pt"), out)
+    assert_verified(report, adaptive=False)
+    task = trainer.task
+    x = torch.as_tensor(task.data.values[:5]).float()
+    t = torch.as_tensor(task.data.times).float()
+    got = load(out)(x, t)
+    coeffs = task.coeffs[:5]
+    with torch.no_grad():
+        normalised = task.model(coeffs, task.times, spec.solver, Probe())
+    want = normalised * task.tensor(task.target_scale) + task.tensor(task.target_loc)
+    assert got.shape == (5, task.data.targets.shape[1])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
