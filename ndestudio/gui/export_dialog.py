@@ -20,11 +20,11 @@ from PySide6.QtWidgets import (
 )
 
 from ndestudio.core.export import ExportOptions, export_methods
+from ndestudio.core.export.script_solvers import ADAPTIVE_ODE_METHODS
 from ndestudio.core.specs import RunSpec
 from ndestudio.gui.panels.forms import read_float, show_float
 
 EXPORT_FILTER = "TorchScript model (*.pt);;All files (*)"
-ADAPTIVE = ("dopri5",)
 
 
 def _scientific(value: float, tip: str) -> QLineEdit:
@@ -102,7 +102,7 @@ class ExportDialog(QDialog):
         self._enable()
 
     def _enable(self) -> None:
-        adaptive = self.method.currentText() in ADAPTIVE
+        adaptive = self.method.currentText() in ADAPTIVE_ODE_METHODS
         for box in (self.rtol, self.atol, self.max_steps):
             box.setEnabled(adaptive)
         self.step.setEnabled(not adaptive)
@@ -113,7 +113,7 @@ class ExportDialog(QDialog):
             self.path.setText(path)
 
     def options(self) -> ExportOptions:
-        adaptive = self.method.currentText() in ADAPTIVE
+        adaptive = self.method.currentText() in ADAPTIVE_ODE_METHODS
         return ExportOptions(
             method=self.method.currentText(),
             rtol=read_float(self.rtol) if adaptive else None,

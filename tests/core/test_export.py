@@ -295,14 +295,11 @@ def test_solver_choice_defaults_to_training_and_rejects_the_impossible():
         resolve_solver(small_spec("sde"), ExportOptions(method="euler"))
 
 
-def test_latent_sde_exports_its_prior(tmp_path):
-    spec = small_spec("sde", iterations=3)
-    spec.model.sde.objective = "latent_sde"
-    trainer = Trainer(spec)
-    for _ in trainer.run():
-        pass
-    out = tmp_path / "latent.pt"
-    report = export_checkpoint(trainer.save(tmp_path / "checkpoint.pt"), out)
+def test_latent_sde_exports_its_prior(tmp_path_factory):
+    ckpt, trainer = trained(tmp_path_factory, "sde", sde__objective="latent_sde")
+    spec = trainer.spec
+    out = tmp_path_factory.mktemp("out") / "latent.pt"
+    report = export_checkpoint(ckpt, out)
     assert_verified(report, adaptive=False)
     model = load(out)
     latent = trainer.task.model
@@ -318,14 +315,11 @@ def test_latent_sde_exports_its_prior(tmp_path):
     assert torch.equal(model(ts, 5, 1), model(ts, 5, 1))
 
 
-def test_cde_regression_exports_predictions_in_the_targets_units(tmp_path):
-    spec = small_spec("cde", iterations=3)
-    spec.model.cde.task = "regression"
-    trainer = Trainer(spec)
-    for _ in trainer.run():
-        pass
-    out = tmp_path / "regression.pt"
-    report = export_checkpoint(trainer.save(tmp_path / "checkpoint.pt"), out)
+def test_cde_regression_exports_predictions_in_the_targets_units(tmp_path_factory):
+    ckpt, trainer = trained(tmp_path_factory, "cde", cde__task="regression")
+    spec = trainer.spec
+    out = tmp_path_factory.mktemp("out") / "regression.pt"
+    report = export_checkpoint(ckpt, out)
     assert_verified(report, adaptive=False)
     task = trainer.task
     x = torch.as_tensor(task.data.values[:5]).float()

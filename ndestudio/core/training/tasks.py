@@ -355,7 +355,7 @@ class SDEGANTask(Task):
             generator=gen,
             probe=probe,
         )
-        return _generated_evaluation(self, fake)
+        return _generated_evaluation(self, fake, self.val_values)
 
     def sample(self, n: int, seed: int) -> np.ndarray:
         """``n`` generated paths in the data's units: (n, T, C)."""
@@ -371,11 +371,11 @@ class SDEGANTask(Task):
 
 
 def _generated_evaluation(
-    task: Task, fake: torch.Tensor, metrics: dict[str, float] | None = None
+    task: Task, fake: torch.Tensor, real: torch.Tensor, metrics: dict[str, float] | None = None
 ) -> Evaluation:
     """Generated paths (n, T, C) in normalised units against the validation series: the gap
-    in mean and variance per time is the validation loss; errors in the data's units."""
-    real = task.normalised(task.val_rows)
+    in mean and variance per time is the validation loss; errors in the data's units.
+    ``real``: the validation series, normalised."""
     mean_gap = fake.mean(0) - real.nanmean(0)
     var_fake = fake.var(0)
     var_real = torch.nanmean((real - real.nanmean(0)) ** 2, 0)
@@ -450,7 +450,7 @@ class LatentSDETask(Task):
             seed=seed + 1,
             probe=probe,
         )
-        return _generated_evaluation(self, fake, metrics)
+        return _generated_evaluation(self, fake, self.val_values, metrics)
 
     def sample(self, n: int, seed: int) -> np.ndarray:
         """``n`` paths from the prior, in the data's units: (n, T, C)."""

@@ -22,21 +22,9 @@ from ndestudio.core.data import DEMOS, DataFileError, TimeSeriesDataset, load_da
 from ndestudio.core.specs import DataSpec, RunSpec
 from ndestudio.gui.panels.forms import Form, set_combo
 from ndestudio.gui.plots.base import COLORS, add_legend, pen
+from ndestudio.gui.plots.buffers import observed_lines
 
 PREVIEW_SERIES = 8
-
-
-def _observed_lines(times: np.ndarray, paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One NaN-separated line per series through its observed points only, so irregular
-    series (NaN between their observations on the shared grid) are drawn as lines."""
-    xs, ys = [], []
-    for path in paths:
-        ok = np.isfinite(path)
-        xs += [times[ok], [np.nan]]
-        ys += [path[ok], [np.nan]]
-    if not xs:
-        return np.empty(0), np.empty(0)
-    return np.concatenate(xs), np.concatenate(ys)
 
 
 def demos_for(family: str) -> list[str]:
@@ -219,7 +207,7 @@ class DatasetPanel(QWidget):
         shown = ds.values[:PREVIEW_SERIES]
         for c, name in enumerate(ds.channel_names[:3]):
             paths = shown[..., c]
-            x, y = _observed_lines(ds.times, paths)
+            x, y = observed_lines(ds.times, paths)
             item.plot(x, y, pen=pen(COLORS[c], 1.0), connect="finite", name=name)
             t = np.broadcast_to(ds.times, paths.shape)
             ok = np.isfinite(paths)

@@ -78,3 +78,16 @@ def nan_separated(times: np.ndarray, paths: np.ndarray) -> tuple[np.ndarray, np.
     x[:, t] = np.nan
     y[:, t] = np.nan
     return x.ravel(), y.ravel()
+
+
+def observed_lines(times: np.ndarray, paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One NaN-separated line per series through its observed points only, so irregular
+    series (NaN between their observations on the shared grid) are drawn as lines."""
+    xs, ys = [], []
+    for path in paths:
+        ok = np.isfinite(path)
+        xs += [times[ok], [np.nan]]
+        ys += [path[ok], [np.nan]]
+    if not xs:
+        return np.empty(0), np.empty(0)
+    return np.concatenate(xs), np.concatenate(ys)
