@@ -11,7 +11,6 @@ import pyqtgraph as pg
 import qasync
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from ndestudio.core.device import set_threads
 from ndestudio.core.specs import RunSpec
 from ndestudio.gui.main_window import MainWindow
 from ndestudio.gui.plots import svg_export
@@ -31,7 +30,6 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setStyleSheet(STYLE)
     pg.setConfigOptions(antialias=False, background="w", foreground="k")
     svg_export.install()
-    set_threads(1)  # the trainer's thread; see field notes on 2-core machines
     return app  # type: ignore[return-value]
 
 
@@ -51,16 +49,32 @@ def offer_restore(window: MainWindow) -> None:
         window._mark_dirty(True)
 
 
-def run(project: Path | None = None, spec: RunSpec | None = None, autotrain: bool = False) -> int:
+def launch(
+    project: Path | None = None, spec: RunSpec | None = None, autotrain: bool = False
+) -> MainWindow:
+    """Show the window, then load PyTorch behind it (see gui/core_loader.py); the project,
+    an autosave to restore and ``autotrain`` wait until it is loaded."""
     app = make_app()
-    window = MainWindow(spec)
+    window = MainWindow(spec, defer_core=True)
     window.show()
-    if project is not None:
-        window.open_project(project)
-    else:
-        offer_restore(window)
-    if autotrain:
-        window.train()
+    app.processEvents()  # paint the window before the import takes the GIL
+    window.load_core()
+
+    def start() -> None:
+        if project is not None:
+            window.open_project(project)
+        else:
+            offer_restore(window)
+        if autotrain:
+            window.train()
+
+    window.when_core_loaded(start)
+    return window
+
+
+def run(project: Path | None = None, spec: RunSpec | None = None, autotrain: bool = False) -> int:
+    window = launch(project, spec, autotrain)
+    app = QApplication.instance()
 
     async def main() -> None:
         closed = asyncio.Event()

@@ -7,7 +7,9 @@ import copy
 import functools
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -25,8 +27,6 @@ from PySide6.QtWidgets import (
 
 from ndestudio import __version__
 from ndestudio.core import events as ev
-from ndestudio.core.device import describe_device, resolve_device
-from ndestudio.core.export import ExportError, ExportOptions, ExportReport, export_trained
 from ndestudio.core.presets import preset
 from ndestudio.core.project import (
     Project,
@@ -36,8 +36,7 @@ from ndestudio.core.project import (
     save_project,
 )
 from ndestudio.core.specs import RunSpec
-from ndestudio.core.training import CheckpointError, Trainer
-from ndestudio.gui.export_dialog import ExportDialog
+from ndestudio.gui.core_loader import CoreLoader, import_core
 from ndestudio.gui.panels.dataset_loader import DatasetPanel
 from ndestudio.gui.panels.model_builder import ModelBuilderPanel
 from ndestudio.gui.panels.training import TrainingPanel
@@ -46,6 +45,13 @@ from ndestudio.gui.plots.loss import LossPlot
 from ndestudio.gui.plots.nfe import NFEPlot
 from ndestudio.gui.plots.trajectories import PhasePlot, TrajectoryPlot
 from ndestudio.gui.session import Session
+
+if TYPE_CHECKING:
+    # The torch-based core is imported after the window shows (gui/core_loader.py); the
+    # methods that use it import it where they run.
+    from ndestudio.core.export import ExportOptions, ExportReport
+    from ndestudio.core.training import Trainer
+    from ndestudio.gui.export_dialog import ExportDialog
 
 # Redraw budget (benchmarks/gui_cost.py, 2 cores): every millisecond the GUI thread spends in
 # pyqtgraph holds the GIL that the training thread needs. Live curves at 4 Hz and snapshots
@@ -68,7 +74,21 @@ def default_spec() -> RunSpec:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, spec: RunSpec | None = None, settings: QSettings | None = None) -> None:
+    """The main window.
+
+    With ``defer_core`` the window is built without the torch-based core: panels, training
+    controls and the file actions that need it stay disabled until ``load_core`` has imported
+    it on a background thread (the application shows the window first). Without it, the core
+    is imported here, at once when it already is.
+    """
+
+    def __init__(
+        self,
+        spec: RunSpec | None = None,
+        settings: QSettings | None = None,
+        *,
+        defer_core: bool = False,
+    ) -> None:
         super().__init__()
         self.settings = settings or QSettings("NDE Studio", "NDE Studio")
         self.session = Session(copy.deepcopy(spec) if spec else default_spec())
@@ -84,6 +104,10 @@ class MainWindow(QMainWindow):
         self._rate = (0, 0.0)  # (iteration, wall time) at the last status update
         self._last_draw: dict[int, float] = {}  # plot id → when it was last redrawn
         self._next_plot = 0  # the plot the next redraw tick looks at first
+        self.core_loaded = False
+        self.core_loader: CoreLoader | None = None
+        self._when_core: list[Callable[[], None]] = []
+        self._core_actions: list[QAction] = []  # enabled once the core is loaded
         self.setWindowTitle("NDE Studio")
         self.resize(1400, 900)
 
@@ -107,9 +131,55 @@ class MainWindow(QMainWindow):
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
 
-        self._load_panels()
         self._restore_layout()
-        self._on_state("idle")
+        if defer_core:
+            self.statusBar().showMessage("Loading PyTorch and the solvers…")
+            self._load_panels()
+            self._on_state("idle")
+        else:
+            import_core()
+            self._on_core_loaded()
+
+    # the torch-based core ------------------------------------------------------------------
+
+    def load_core(self) -> None:
+        """Import the core on a background thread; the panels fill in when it is done."""
+        if self.core_loaded or self.core_loader is not None:
+            return
+        self.core_loader = CoreLoader(self)
+        self.core_loader.notify(self._on_core_loaded, self._on_core_failed)
+        self.core_loader.start()
+
+    def when_core_loaded(self, action: Callable[[], None]) -> None:
+        """Run ``action`` now if the core is loaded, else as soon as it is."""
+        if self.core_loaded:
+            action()
+        else:
+            self._when_core.append(action)
+
+    def _on_core_loaded(self) -> None:
+        from ndestudio.core.device import describe_device, resolve_device, set_threads
+
+        set_threads(1)  # torch work on the GUI thread (previews); see field notes on 2 cores
+        self.core_loaded = True
+        try:
+            device = describe_device(resolve_device(self.session.spec.train.device))
+        except RuntimeError as exc:
+            device = str(exc)
+        self.device_label.setText(f"Device: {device}")
+        self.statusBar().clearMessage()
+        self._load_panels()
+        self._on_state(self.session.state)
+        pending, self._when_core = self._when_core, []
+        for action in pending:
+            action()
+
+    def _on_core_failed(self, reason: str) -> None:
+        self.statusBar().showMessage("PyTorch could not be loaded: training is unavailable.")
+        self._show_problem(
+            "NDE Studio could not load PyTorch and its solver libraries, so nothing can be "
+            f"trained. Reinstall them (pip install ndestudio) and restart.\n\n{reason}"
+        )
 
     # construction --------------------------------------------------------------------------
 
@@ -175,9 +245,17 @@ class MainWindow(QMainWindow):
         t.reset_button.clicked.connect(self.session.reset)
 
     def _action(
-        self, menu, text: str, slot, shortcut: str | QKeySequence | None = None, tip: str = ""
+        self,
+        menu,
+        text: str,
+        slot,
+        shortcut: str | QKeySequence | None = None,
+        tip: str = "",
+        needs_core: bool = True,
     ) -> QAction:
         action = QAction(text, self)
+        if needs_core:
+            self._core_actions.append(action)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
             action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
@@ -225,7 +303,9 @@ class MainWindow(QMainWindow):
             "Export the trained model as a TorchScript file that runs without NDE Studio (Ctrl+E).",
         )
         file.addSeparator()
-        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit, "Close NDE Studio.")
+        self._action(
+            file, "&Quit", self.close, QKeySequence.StandardKey.Quit, "Close NDE Studio.", False
+        )
         run = bar.addMenu("&Run")
         self.train_action = self._action(
             run, "&Train / continue", self.train, "F5", "Start or continue training (F5)."
@@ -243,16 +323,12 @@ class MainWindow(QMainWindow):
         for dock in (self.model_dock, self.data_dock, self.training_dock):
             view.addAction(dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&About NDE Studio", self._about)
+        self._action(help_menu, "&About NDE Studio", self._about, needs_core=False)
         self._refresh_recent()
 
     def _build_status(self) -> None:
         status = self.statusBar()
-        try:
-            device = describe_device(resolve_device(self.session.spec.train.device))
-        except RuntimeError as exc:
-            device = str(exc)
-        self.device_label = QLabel(f"Device: {device}")
+        self.device_label = QLabel("Device: …")
         self.state_label = QLabel("State: idle")
         self.rate_label = QLabel("")
         for w in (self.device_label, self.state_label, self.rate_label):
@@ -262,11 +338,12 @@ class MainWindow(QMainWindow):
 
     def _load_panels(self) -> None:
         spec = self.session.spec
-        self.model_panel.load(spec)
-        self.data_panel.load(spec)
+        self.model_panel.load(spec, self.core_loaded)
+        self.data_panel.load(spec, self.core_loaded)
         self.training_panel.load(spec)
         self.loss_plot.set_log(spec.model.family != "sde")
-        self._show_problems()
+        if self.core_loaded:  # validation looks up the solver catalog and the demos
+            self._show_problems()
 
     def _collect(self) -> RunSpec:
         spec = copy.deepcopy(self.session.spec)
@@ -322,7 +399,7 @@ class MainWindow(QMainWindow):
     # running -------------------------------------------------------------------------------
 
     def train(self) -> None:
-        if self.session.state != "idle":
+        if self.session.state != "idle" or not self.core_loaded:
             return
         self.session.set_spec(self._collect())
         self._set_x_extent(self.session.spec.train.iterations)
@@ -338,14 +415,20 @@ class MainWindow(QMainWindow):
             plot.x_extent = float(iterations)
 
     def _on_state(self, state: str) -> None:
+        loaded = self.core_loaded
         self.training_panel.set_state(state, self.session.can_continue)
+        self.training_panel.setEnabled(loaded)
         labels = {"running": "training", "stopping": "stopping…"}
-        self.state_label.setText(f"State: {labels.get(state, state)}")
-        self.train_action.setEnabled(state == "idle")
-        self.pause_action.setEnabled(state in ("running", "paused"))
-        self.stop_action.setEnabled(state in ("running", "paused"))
-        self.model_panel.setEnabled(state == "idle")
-        self.data_panel.setEnabled(state == "idle")
+        shown = labels.get(state, state) if loaded else "loading…"
+        self.state_label.setText(f"State: {shown}")
+        for action in self._core_actions:
+            action.setEnabled(loaded)
+        self.recent_menu.setEnabled(loaded and bool(self.recent_menu.actions()))
+        self.train_action.setEnabled(loaded and state == "idle")
+        self.pause_action.setEnabled(loaded and state in ("running", "paused"))
+        self.stop_action.setEnabled(loaded and state in ("running", "paused"))
+        self.model_panel.setEnabled(loaded and state == "idle")
+        self.data_panel.setEnabled(loaded and state == "idle")
         if state == "idle":
             self.rate_label.setText("")
             if self.session.trainer is not None:
@@ -475,6 +558,8 @@ class MainWindow(QMainWindow):
             default = self.project_path.with_suffix(".pt")
         else:
             default = Path.home() / f"{spec.name}.pt"
+        from ndestudio.gui.export_dialog import ExportDialog
+
         dialog = ExportDialog(spec, default, self)
         dialog.accepted.connect(lambda: self.export_to(dialog.target(), dialog.options()))
         dialog.open()
@@ -489,6 +574,8 @@ class MainWindow(QMainWindow):
         self, path: Path, options: ExportOptions, snapshot: tuple[RunSpec, dict, int, list[float]]
     ) -> ExportReport | None:
         """Export and verify in the event loop's executor; report the outcome in a dialog."""
+        from ndestudio.core.export import ExportError, export_trained
+
         spec, state, iteration, losses = snapshot
         self.statusBar().showMessage(f"Exporting to {path} and verifying it…")
         job = functools.partial(
@@ -546,15 +633,21 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _read_project(path: Path) -> tuple[Project, Trainer | None]:
+        """The project file and its trained run; a ``ProjectError`` says what is wrong."""
+        from ndestudio.core.training import CheckpointError, Trainer
+
         project = load_project(path)
-        trainer = Trainer.from_checkpoint(project.checkpoint) if project.checkpoint else None
+        try:
+            trainer = Trainer.from_checkpoint(project.checkpoint) if project.checkpoint else None
+        except CheckpointError as exc:
+            raise ProjectError(str(exc)) from exc
         return project, trainer
 
     def open_project(self, path: Path) -> bool:
         path = Path(path)
         try:
             project, trainer = self._read_project(path)
-        except (ProjectError, CheckpointError) as exc:
+        except ProjectError as exc:
             self._show_problem(f"Cannot open the project:\n{exc}")
             return False
         self._apply_project(path, project, trainer)
@@ -565,7 +658,7 @@ class MainWindow(QMainWindow):
         loop = asyncio.get_running_loop()
         try:
             project, trainer = await loop.run_in_executor(None, self._read_project, Path(path))
-        except (ProjectError, CheckpointError) as exc:
+        except ProjectError as exc:
             self._show_problem(f"Cannot open the project:\n{exc}")
             return False
         self._apply_project(Path(path), project, trainer)
@@ -696,7 +789,7 @@ class MainWindow(QMainWindow):
                     self._confirm_discard() and self._schedule(self.open_async(Path(p)))
                 )
             )
-        self.recent_menu.setEnabled(bool(recent))
+        self.recent_menu.setEnabled(self.core_loaded and bool(recent))
 
     def autosave(self) -> None:
         """Save the session to the autosave folder: a crash loses at most one interval."""

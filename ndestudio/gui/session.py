@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal
 
 from ndestudio.core import events as ev
 from ndestudio.core.control import TrainControl
 from ndestudio.core.specs import RunSpec, SpecError, validate
-from ndestudio.core.training import Trainer
 from ndestudio.gui.worker import TrainingWorker
+
+if TYPE_CHECKING:  # imported when a run starts: the window shows before torch (core_loader)
+    from ndestudio.core.training import Trainer
 
 
 def _same_run(a: RunSpec, b: RunSpec) -> bool:
@@ -81,6 +84,8 @@ class Session(QObject):
             self.problem.emit("The run cannot start:\n• " + "\n• ".join(problems))
             return False
         if not self.can_continue:
+            from ndestudio.core.training import Trainer
+
             try:
                 self.trainer = Trainer(self.spec)
             except (SpecError, RuntimeError, ValueError) as exc:

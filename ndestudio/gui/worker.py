@@ -12,12 +12,15 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ndestudio.core import events as ev
 from ndestudio.core.control import TrainControl
-from ndestudio.core.training import Trainer
+
+if TYPE_CHECKING:
+    from ndestudio.core.training import Trainer
 
 TERMINAL = (ev.Stopped, ev.Finished, ev.Failed)
 

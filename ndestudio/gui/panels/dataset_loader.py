@@ -4,6 +4,8 @@ live preview of the data."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -18,17 +20,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ndestudio.core.data import DEMOS, DataFileError, TimeSeriesDataset, load_dataset
 from ndestudio.core.specs import DataSpec, RunSpec
 from ndestudio.gui.panels.forms import Form, set_combo
 from ndestudio.gui.plots.base import COLORS, add_legend, pen
 from ndestudio.gui.plots.buffers import observed_lines
 
+if TYPE_CHECKING:
+    from ndestudio.core.data import TimeSeriesDataset
+
 PREVIEW_SERIES = 8
 
 
+def _data() -> ModuleType:
+    """The data module (demo systems are generated with torch), imported on first use: the
+    panel is built before torch is loaded (see gui/core_loader.py) and filled in by ``load``."""
+    from ndestudio.core import data
+
+    return data
+
+
 def demos_for(family: str) -> list[str]:
-    return [name for name, demo in DEMOS.items() if demo.family == family]
+    return [name for name, demo in _data().DEMOS.items() if demo.family == family]
 
 
 class DatasetPanel(QWidget):
@@ -108,16 +120,18 @@ class DatasetPanel(QWidget):
         self._family = "ode"
         self._last_demo = ""
 
-    def load(self, spec: RunSpec) -> None:
+    def load(self, spec: RunSpec, core: bool = True) -> None:
+        """Show ``spec``. Without the ``core`` (torch not loaded yet) the demo list and the
+        preview wait for a later ``load``."""
         self.form.loading = True
         try:
             d = spec.data
             self._family = spec.model.family
             set_combo(self.source, ["demo", "file"], d.source)
             self.path.setText(d.path or "")
-            set_combo(self.demo, demos_for(self._family), d.name)
+            set_combo(self.demo, demos_for(self._family) if core else [d.name], d.name)
             self._last_demo = self.demo.currentText()
-            demo = DEMOS.get(d.name)
+            demo = _data().DEMOS.get(d.name) if core else None
             span = d.t_span or (list(demo.t_span) if demo else [0.0, 1.0])
             self.n_series.setValue(d.n_series)
             self.n_times.setValue(d.n_times)
@@ -129,8 +143,11 @@ class DatasetPanel(QWidget):
             self.val_fraction.setValue(d.val_fraction)
         finally:
             self.form.loading = False
-        self._describe()
-        self.refresh_preview(spec.data)
+        if core:
+            self._describe()
+            self.refresh_preview(spec.data)
+        else:
+            self.preview.getPlotItem().setTitle("Preview: loading…", size="9pt")
 
     def apply(self, spec: RunSpec) -> None:
         d = spec.data
@@ -139,7 +156,7 @@ class DatasetPanel(QWidget):
         d.name = self.demo.currentText()
         d.n_series = self.n_series.value()
         d.n_times = self.n_times.value()
-        demo = DEMOS.get(d.name)
+        demo = _data().DEMOS.get(d.name)
         span = [self.t0.value(), self.t1.value()]
         d.t_span = None if demo is not None and tuple(span) == demo.t_span else span
         d.noise = self.noise.value()
@@ -149,7 +166,7 @@ class DatasetPanel(QWidget):
 
     def _describe(self) -> None:
         from_file = self.source.currentText() == "file"
-        demo = DEMOS.get(self.demo.currentText())
+        demo = _data().DEMOS.get(self.demo.currentText())
         if from_file:
             self.description.setText(
                 "CSV: a header with series, time and one column per channel (empty = missing); "
@@ -172,7 +189,7 @@ class DatasetPanel(QWidget):
             self.form._emit()
 
     def _on_edit(self) -> None:
-        demo = DEMOS.get(self.demo.currentText())
+        demo = _data().DEMOS.get(self.demo.currentText())
         if demo is not None and demo.name != self._last_demo:  # a new demo: its own time span
             self._last_demo = demo.name
             self.form.loading = True
@@ -185,12 +202,13 @@ class DatasetPanel(QWidget):
     def refresh_preview(self, data: DataSpec) -> None:
         """Generate or read the dataset and draw its first series (milliseconds for demos and
         small files). A file that cannot be read is explained under the form."""
+        datasets = _data()
         item = self.preview.getPlotItem()
         item.clear()
         self.error.setVisible(False)
         try:
-            self.dataset = load_dataset(data)
-        except DataFileError as exc:
+            self.dataset = datasets.load_dataset(data)
+        except datasets.DataFileError as exc:
             self.error.setText(str(exc))
             self.error.setVisible(True)
             item.setTitle("Preview unavailable: the data file cannot be read", size="9pt")

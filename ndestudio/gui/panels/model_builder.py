@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
-from ndestudio.core.solvers import GRADIENT_LABELS, methods_for
 from ndestudio.core.specs import (
     ACTIVATIONS,
     DTYPES,
@@ -18,6 +19,14 @@ from ndestudio.core.specs import (
 from ndestudio.gui.panels.forms import Form, read_float, set_combo, show_float
 
 FAMILY_LABELS = {"ode": "Neural ODE", "cde": "Neural CDE", "sde": "Neural SDE (SDE-GAN)"}
+
+
+def _solvers() -> ModuleType:
+    """The solver layer, imported on first use: the panel is built before torch is loaded
+    (see gui/core_loader.py) and filled in by ``load`` once it is."""
+    from ndestudio.core import solvers
+
+    return solvers
 
 
 def device_choices() -> list[str]:
@@ -180,8 +189,8 @@ class ModelBuilderPanel(QWidget):
             "max steps", 1, 10**8, "Stop a solve that needs more steps than this (stiff dynamics)."
         )
         self.gradient = s.combo("Gradients", [], "How gradients are computed through the solve.")
-        self.device = s.combo(
-            "Device", device_choices(), "auto uses the first CUDA device when there is one."
+        self.device = s.combo(  # filled by load: listing CUDA devices needs torch
+            "Device", [], "auto uses the first CUDA device when there is one."
         )
         self.dtype = s.combo("dtype", list(DTYPES), "float64 for tolerances of 1e-8 or below.")
 
@@ -204,7 +213,9 @@ class ModelBuilderPanel(QWidget):
 
     # spec ↔ widgets ------------------------------------------------------------------------
 
-    def load(self, spec: RunSpec) -> None:
+    def load(self, spec: RunSpec, core: bool = True) -> None:
+        """Show ``spec``. Without the ``core`` (torch not loaded yet) the solver, gradient and
+        device lists hold just the spec's own choices; a later ``load`` fills them in."""
         forms = (self.model, self.cde, self.sde, self.solver)
         for form in forms:
             form.loading = True
@@ -237,13 +248,18 @@ class ModelBuilderPanel(QWidget):
             show_float(self.step_size, so.step_size)
             show_float(self.min_step, so.min_step)
             self.max_steps.setValue(so.max_num_steps or 10**8)
-            set_combo(self.device, device_choices(), spec.train.device)
+            devices = device_choices() if core else [spec.train.device]
+            set_combo(self.device, devices, spec.train.device)
             set_combo(self.dtype, list(DTYPES), spec.train.dtype)
-            self._refresh_solver_choices(so.method, so.gradient)
+            if core:
+                self._refresh_solver_choices(so.method, so.gradient)
+            else:
+                set_combo(self.method, [so.method], so.method)
+                set_combo(self.gradient, [so.gradient], so.gradient)
         finally:
             for form in forms:
                 form.loading = False
-        self._update_enabled()
+        self._update_enabled(core)
 
     def apply(self, spec: RunSpec) -> None:
         m, net, so = spec.model, spec.model.network, spec.solver
@@ -292,7 +308,8 @@ class ModelBuilderPanel(QWidget):
 
     def _refresh_solver_choices(self, method: str, gradient: str) -> None:
         family = self.family.currentText()
-        catalog = methods_for(family)
+        solvers = _solvers()
+        catalog = solvers.methods_for(family)
         names = list(catalog)
         if family == "sde":  # only methods that suit the chosen calculus and noise
             sde_type, noise = self.sde_type.currentText(), self.noise_type.currentText()
@@ -306,14 +323,17 @@ class ModelBuilderPanel(QWidget):
         grads = list(info.gradients) if info else []
         set_combo(self.gradient, grads, gradient)
         for i, g in enumerate(grads):
-            self.gradient.setItemData(i, GRADIENT_LABELS[g], 3)
+            self.gradient.setItemData(i, solvers.GRADIENT_LABELS[g], 3)
 
-    def _update_enabled(self) -> None:
+    def _update_enabled(self, core: bool = True) -> None:
         family = self.family.currentText()
         self.cde_box.setVisible(family == "cde")
         self.sde_box.setVisible(family == "sde")
-        info = methods_for(family).get(self.method.currentText())
-        adaptive = bool(info and info.adaptive)
+        if core:
+            info = _solvers().methods_for(family).get(self.method.currentText())
+            adaptive = bool(info and info.adaptive)
+        else:  # until the catalog is loaded: the spec's own fields say which apply
+            adaptive = not self.step_size.text().strip()
         for w in (self.rtol, self.atol, self.min_step):
             w.setEnabled(adaptive)
         self.step_size.setEnabled(not adaptive)
