@@ -18,37 +18,51 @@ class SolveStats:
 
     ``nfe_forward`` counts vector-field evaluations of the forward solves; ``nfe_backward``
     counts vector-Jacobian products of the backward pass (through the solver, or the
-    adjoint's augmented dynamics). Step sizes are kept as the solver's own tensors and
-    gathered once per summary: no per-step work and no GPU synchronisation per step.
+    adjoint's augmented dynamics). Step sizes of a GPU solve stay the solver's own tensors,
+    gathered once per summary: no GPU synchronisation per step.
     """
 
     nfe_forward: int = 0
     nfe_backward: int = 0
     in_backward: bool = False
-    _steps: list[torch.Tensor] = field(default_factory=list)
+    _device_steps: list[torch.Tensor] = field(default_factory=list)
+    _host_steps: list[float] = field(default_factory=list)
 
     def reset(self) -> None:
         self.nfe_forward = 0
         self.nfe_backward = 0
         self.in_backward = False
-        self._steps.clear()
+        self._device_steps.clear()
+        self._host_steps.clear()
 
     def add_step(self, dt: torch.Tensor) -> None:
-        self._steps.append(dt)
+        """Record accepted step sizes: a scalar per solver step, or a tensor of them.
+
+        Steps of a CPU solve are read at once (no synchronisation to avoid, and a float
+        list is cheaper than gathering tensors); a GPU solve's stay on the device.
+        """
+        if dt.device.type == "cpu":
+            if dt.dim() == 0:
+                self._host_steps.append(abs(dt.item()))
+            else:
+                self._host_steps.extend(dt.detach().abs().reshape(-1).tolist())
+        else:
+            self._device_steps.append(dt.detach().reshape(-1))
 
     def step_sizes(self) -> torch.Tensor:
-        if not self._steps:
-            return torch.empty(0, dtype=torch.float64)
-        if all(s.dim() == 0 for s in self._steps):  # one tensor per accepted ODE step
-            return torch.stack(self._steps).detach().double().cpu().abs()
-        return torch.cat([s.detach().reshape(-1).double().cpu() for s in self._steps]).abs()
+        """Every accepted step size since the last reset (float64, on the CPU)."""
+        parts = [torch.tensor(self._host_steps, dtype=torch.float64)]
+        parts += [s.double().cpu().abs() for s in self._device_steps]
+        return torch.cat(parts)
 
     def step_summary(self) -> tuple[float, float]:
         """(mean, min) accepted step size; NaN when no step was recorded."""
-        if not self._steps:
+        if self._device_steps:
+            steps = self.step_sizes()
+            return float(steps.mean()), float(steps.min())
+        if not self._host_steps:
             return math.nan, math.nan
-        steps = self.step_sizes()
-        return float(steps.mean()), float(steps.min())
+        return math.fsum(self._host_steps) / len(self._host_steps), min(self._host_steps)
 
     @contextmanager
     def backward_phase(self) -> Iterator[None]:
@@ -74,6 +88,7 @@ class Probe:
     def __init__(self, stats: SolveStats | None = None, control: TrainControl | None = None):
         self.stats = stats if stats is not None else SolveStats()
         self.stop_requested = control.stop_flag if control is not None else _never
+        self._hook = self._on_grad  # bound once: registered on every evaluation's output
 
     def on_forward(self) -> None:
         if self.stop_requested():
@@ -89,7 +104,7 @@ class Probe:
         """
         node = out.grad_fn
         if node is not None:
-            node.register_prehook(self._on_grad)
+            node.register_prehook(self._hook)
         return out
 
     def _on_grad(self, grad_outputs: tuple[torch.Tensor, ...]) -> None:

@@ -8,12 +8,25 @@ from ndestudio.core.specs import TrainSpec
 
 
 def make_optimizer(spec: TrainSpec, groups: list[dict]) -> torch.optim.Optimizer:
+    """The optimiser ``spec`` names, with torch's fused kernels where it has them.
+
+    Fused Adam is about 3x faster per step than the default per-tensor loop on a CPU
+    (benchmarks/trainer_overhead.py shows it): that is 1-2 % of a small model's step.
+    """
     betas = (spec.betas[0], spec.betas[1]) if spec.betas else (0.9, 0.999)
-    if spec.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=spec.lr, betas=betas, weight_decay=spec.weight_decay)
-    if spec.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=spec.lr, betas=betas, weight_decay=spec.weight_decay)
-    return torch.optim.SGD(groups, lr=spec.lr, momentum=0.9, weight_decay=spec.weight_decay)
+    lr, decay = spec.lr, spec.weight_decay
+
+    def build(fused: bool | None = None) -> torch.optim.Optimizer:
+        if spec.optimizer == "adam":
+            return torch.optim.Adam(groups, lr=lr, betas=betas, weight_decay=decay, fused=fused)
+        if spec.optimizer == "adamw":
+            return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=decay, fused=fused)
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=decay, fused=fused)
+
+    try:
+        return build(fused=True)
+    except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device or torch
+        return build()
 
 
 def make_schedule(
