@@ -6,7 +6,7 @@
    each and the median of the per-pair ratios with its quartiles (target ≥ 0.95). These
    machines are noisy (±15 % between identical runs), hence many short pairs.
 2. Responsiveness: lateness of a 10 ms QTimer on the GUI thread while training (p50, p99;
-   target p99 ≤ 16 ms).
+   target p99 ≤ 16 ms), in runs of its own after the pairs.
 3. Cold start: seconds from launching ``ndestudio``'s start-up in a fresh process to a shown
    window (target ≤ 2 s) and to a window whose core has loaded (panels filled, preview drawn),
    next to the old core-first order and ``python -c "import torch"``, interleaved.
@@ -202,9 +202,13 @@ def main() -> None:
         order = ["gui", "core"] if i % 2 == 0 else ["core", "gui"]
         for which in order:
             if which == "gui":
-                gui_rates.append(in_window(app, window, args.steps, lateness))
+                gui_rates.append(in_window(app, window, args.steps))
             else:
                 core_rates.append(core_alone(args.steps))
+    # Responsiveness in runs of their own: the 100 Hz probe timer is a measuring instrument,
+    # and its own GIL hand-overs would be charged to the window in the pairs above.
+    for _ in range(max(2, args.rounds // 3)):
+        in_window(app, window, args.steps, lateness)
     g, c = statistics.median(gui_rates), statistics.median(core_rates)
     print("steps/s per pair, window:", " ".join(f"{r:.0f}" for r in gui_rates))
     print("steps/s per pair, core:  ", " ".join(f"{r:.0f}" for r in core_rates))
@@ -215,8 +219,9 @@ def main() -> None:
         f"(medians of {args.rounds} pairs, {args.steps} identical steps each): per-pair ratio "
         f"median {q2:.3f} (quartiles {q1:.3f}–{q3:.3f}); target ≥ 0.95"
     )
+    share = statistics.median(GUI_SHARE[: args.rounds])  # the pairs' window runs
     print(
-        f"GUI thread CPU while training: median {100 * statistics.median(GUI_SHARE):.1f} % of "
+        f"GUI thread CPU while training: median {100 * share:.1f} % of "
         "wall time (what the window can take from a GIL-bound trainer)"
     )
     lateness.sort()

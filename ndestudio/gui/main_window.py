@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         self._rate = (0, 0.0)  # (iteration, wall time) at the last status update
         self._last_draw: dict[int, float] = {}  # plot id → when it was last redrawn
         self._next_plot = 0  # the plot the next redraw tick looks at first
+        self._painted = 0.0  # the plots' paint seconds at the last redraw
         self.core_loaded = False
         self.core_loader: CoreLoader | None = None
         self._when_core: list[Callable[[], None]] = []
@@ -403,7 +404,7 @@ class MainWindow(QMainWindow):
             return
         self.session.set_spec(self._collect())
         self._set_x_extent(self.session.spec.train.iterations)
-        if self.session.train():
+        if self.session.train(self.data_panel.dataset_for(self.session.spec.data)):
             self._rate = (
                 self.session.trainer.iteration if self.session.trainer else 0,
                 time.perf_counter(),
@@ -490,8 +491,11 @@ class MainWindow(QMainWindow):
             plot = self.plots[index]
             if plot.dirty and self._due(plot, now):
                 self._draw(plot, now)
-                plot.viewport().repaint()  # paint now, so the frame's whole cost is known
-                cost = time.perf_counter() - now
+                # Qt paints the plots later, with the scene's own updates: the cost of this
+                # frame is the data update now plus every paint since the last frame.
+                painted = sum(p.paint_seconds for p in self.plots)
+                cost = time.perf_counter() - now + painted - self._painted
+                self._painted = painted
                 self._next_plot = (index + 1) % n
                 base = 1000 // (REDRAW_HZ * LIVE_PLOTS)
                 wait = min(MAX_DRAW_INTERVAL_MS, max(base, int(1000 * cost / DRAW_BUDGET)))

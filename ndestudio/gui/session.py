@@ -19,6 +19,7 @@ from ndestudio.core.specs import RunSpec, SpecError, validate
 from ndestudio.gui.worker import TrainingWorker
 
 if TYPE_CHECKING:  # imported when a run starts: the window shows before torch (core_loader)
+    from ndestudio.core.data import TimeSeriesDataset
     from ndestudio.core.training import Trainer
 
 
@@ -75,8 +76,11 @@ class Session(QObject):
         self.state = state
         self.state_changed.emit(state)
 
-    def train(self) -> bool:
-        """Start (or continue) training; False with a ``problem`` message if it cannot."""
+    def train(self, dataset: TimeSeriesDataset | None = None) -> bool:
+        """Start (or continue) training; False with a ``problem`` message if it cannot.
+
+        ``dataset``: the one the spec describes, when the caller has it already.
+        """
         if self.state != "idle":
             return False
         problems = self.problems()
@@ -87,7 +91,7 @@ class Session(QObject):
             from ndestudio.core.training import Trainer
 
             try:
-                self.trainer = Trainer(self.spec)
+                self.trainer = Trainer(self.spec, dataset)
             except (SpecError, RuntimeError, ValueError) as exc:
                 self.problem.emit(f"The run cannot start: {exc}")
                 return False

@@ -33,7 +33,7 @@ class TrainingWorker(QObject):
     save_failed = Signal(str)
     done = Signal()
 
-    def __init__(self, trainer: Trainer, control: TrainControl, max_rate: float = 10.0) -> None:
+    def __init__(self, trainer: Trainer, control: TrainControl, max_rate: float = 5.0) -> None:
         super().__init__()
         self.trainer = trainer
         self.control = control

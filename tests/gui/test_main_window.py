@@ -383,3 +383,18 @@ def test_dataset_from_a_csv_file_previews_trains_and_explains_errors(make_window
     window.session.stop()
     qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
     assert window.session.trainer.dataset.values.shape == (12, 40, 2)
+    assert window.session.trainer.dataset is not panel.dataset  # a file is read afresh
+
+
+def test_train_reuses_the_previewed_demo_dataset(make_window, qtbot):
+    """Train does not generate the demo a second time on the GUI thread."""
+    window = make_window(_gui_spec("ode"))
+    panel = window.data_panel
+    panel.seed.setValue(7)  # a new demo dataset: the preview regenerates it
+    previewed = panel.dataset
+    assert previewed is not None and window.session.spec.data.seed == 7
+    window.train()
+    qtbot.waitUntil(lambda: window.session.state == "running", timeout=30_000)
+    assert window.session.trainer.dataset is previewed
+    window.session.stop()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)

@@ -3,6 +3,7 @@ live preview of the data."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -117,6 +118,7 @@ class DatasetPanel(QWidget):
         self.form.changed.connect(self._on_edit)
         self.on_change = lambda: None
         self.dataset: TimeSeriesDataset | None = None
+        self.dataset_spec: DataSpec | None = None  # what ``dataset`` was made from
         self._family = "ode"
         self._last_demo = ""
 
@@ -199,6 +201,14 @@ class DatasetPanel(QWidget):
         self._describe()
         self.on_change()
 
+    def dataset_for(self, data: DataSpec) -> TimeSeriesDataset | None:
+        """The previewed demo dataset when ``data`` describes it, so that Train need not
+        generate it again on the GUI thread; None for files (read afresh: they may have
+        changed) and for anything else."""
+        if data.source == "demo" and self.dataset is not None and self.dataset_spec == data:
+            return self.dataset
+        return None
+
     def refresh_preview(self, data: DataSpec) -> None:
         """Generate or read the dataset and draw its first series (milliseconds for demos and
         small files). A file that cannot be read is explained under the form."""
@@ -208,6 +218,7 @@ class DatasetPanel(QWidget):
         self.error.setVisible(False)
         try:
             self.dataset = datasets.load_dataset(data)
+            self.dataset_spec = copy.deepcopy(data)
         except datasets.DataFileError as exc:
             self.error.setText(str(exc))
             self.error.setVisible(True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -77,7 +78,23 @@ def _coarse(lo: float, hi: float, parts: int = 4) -> tuple[float, float]:
     return lo_r, max(math.ceil(hi / step) * step, lo_r + step)
 
 
-class LivePlot(pg.PlotWidget):
+class PaintTimed:
+    """Mixin for a pyqtgraph view: adds up the time its paints take.
+
+    The window's redraw scheduler budgets drawing time with it. Plots are painted by Qt's
+    own update, together with the scene's item and axis updates; forcing a synchronous
+    repaint to time a frame painted most of them twice.
+    """
+
+    paint_seconds = 0.0  # all paints so far
+
+    def paintEvent(self, event) -> None:
+        start = time.perf_counter()
+        super().paintEvent(event)  # type: ignore[misc]
+        self.paint_seconds += time.perf_counter() - start
+
+
+class LivePlot(PaintTimed, pg.PlotWidget):
     """A PlotWidget set up for streaming: redraws only what is visible, downsampled.
 
     Right-click → Export… saves the plot as PNG, SVG or CSV (pyqtgraph's exporters).

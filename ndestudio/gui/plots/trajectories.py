@@ -15,7 +15,14 @@ import numpy as np
 import pyqtgraph as pg
 
 from ndestudio.core.events import Snapshot
-from ndestudio.gui.plots.base import COLORS, OBSERVED, RangeFollower, add_legend, pen
+from ndestudio.gui.plots.base import (
+    COLORS,
+    OBSERVED,
+    PaintTimed,
+    RangeFollower,
+    add_legend,
+    pen,
+)
 from ndestudio.gui.plots.buffers import nan_separated
 
 MAX_CHANNELS = 3
@@ -101,7 +108,7 @@ def _fill_gaps(paths: np.ndarray) -> np.ndarray:
     return out
 
 
-class SnapshotView:
+class SnapshotView(PaintTimed):
     """Holds the latest evaluation snapshot until the next redraw (plots only draw)."""
 
     snapshot: Snapshot | None = None
