@@ -36,3 +36,27 @@ def test_window_shows_before_torch_then_trains(tmp_path):
     assert seen["methods_after_load"] > 1 and seen["preview_after_load"], seen
     assert seen["training_panel_enabled_after_load"], seen
     assert seen["iterations"] == 20 and seen["loss_points"] == 20, seen
+
+
+def test_a_core_that_cannot_load_is_explained_and_the_window_lives_on(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+
+    from ndestudio.gui import core_loader
+    from ndestudio.gui.main_window import MainWindow
+
+    def broken_import() -> None:
+        raise ImportError("libtorch_cpu.so: cannot open shared object file")
+
+    monkeypatch.setattr(core_loader, "import_core", broken_import)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, defer_core=True)
+    qtbot.addWidget(window)
+    window.show()
+    window.load_core()
+    qtbot.waitUntil(lambda: window.failure_box is not None, timeout=10_000)
+    assert "could not load PyTorch" in window.failure_box.text()
+    assert "libtorch_cpu.so" in window.failure_box.text()
+    assert "training is unavailable" in window.statusBar().currentMessage()
+    assert not window.core_loaded and not window.train_action.isEnabled()
+    window.train()  # refused quietly: nothing to train with
+    assert window.session.state == "idle" and window.isVisible()
