@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -65,6 +66,7 @@ DRAW_BUDGET = 0.03
 MAX_DRAW_INTERVAL_MS = 2000
 AUTOSAVE_MS = 60_000
 MAX_RECENT = 8
+DATA_SERIES = 16  # series the trajectory plots show before a run has predictions
 PROJECT_FILTER = "NDE Studio projects (*.ndeproj)"
 
 
@@ -345,6 +347,7 @@ class MainWindow(QMainWindow):
         self.loss_plot.set_log(spec.model.family != "sde")
         if self.core_loaded:  # validation looks up the solver catalog and the demos
             self._show_problems()
+            self._show_data()
 
     def _collect(self) -> RunSpec:
         spec = copy.deepcopy(self.session.spec)
@@ -380,6 +383,7 @@ class MainWindow(QMainWindow):
         self._mark_dirty()
         if data_changed:
             self.data_panel.refresh_preview(spec.data)
+            self._show_data()
         self._show_problems()
         self._on_state(self.session.state)
 
@@ -517,6 +521,19 @@ class MainWindow(QMainWindow):
         self.training_panel.progress.setValue(0)
         self.training_panel.metrics.setText("")
         self.training_panel.eta.setText("")
+        self._show_data()
+
+    def _show_data(self) -> None:
+        """Until a run has predictions, the trajectory and phase plots show the data itself
+        (the first series of the previewed dataset, no predicted lines)."""
+        dataset = self.data_panel.dataset
+        if dataset is None or self.session.trainer is not None:
+            return
+        observed = dataset.values[:DATA_SERIES]
+        snapshot = ev.Snapshot(dataset.times, observed, np.full_like(observed, np.nan))
+        for plot in (self.trajectory_plot, self.phase_plot):
+            plot.set_snapshot(snapshot, list(dataset.channel_names))
+            plot.redraw()  # now, outside the budget: the first predictions are not held back
 
     def _show_failure(self, event: ev.Failed) -> None:
         box = QMessageBox(QMessageBox.Icon.Warning, "Training stopped", event.reason, parent=self)

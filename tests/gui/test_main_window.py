@@ -398,3 +398,26 @@ def test_train_reuses_the_previewed_demo_dataset(make_window, qtbot):
     assert window.session.trainer.dataset is previewed
     window.session.stop()
     qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+
+
+def test_trajectory_plots_show_the_data_until_there_are_predictions(make_window, qtbot):
+    window = make_window(_gui_spec("ode"))
+    dataset = window.data_panel.dataset
+    for plot in (window.trajectory_plot, window.phase_plot):
+        snap = plot.snapshot
+        assert snap is not None and np.isnan(snap.predicted).all()
+        np.testing.assert_array_equal(snap.observed, dataset.values[: len(snap.observed)])
+    dots = window.trajectory_plot.rows[0].items[0]  # the first series' observed points
+    assert len(dots.data) == np.isfinite(dataset.values[0, :, 0]).sum() > 0
+    window.train()
+    qtbot.waitUntil(
+        lambda: (
+            window.trajectory_plot.snapshot is not None
+            and np.isfinite(window.trajectory_plot.snapshot.predicted).all()
+        ),
+        timeout=60_000,
+    )
+    window.session.stop()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    window.session.reset()  # the weights are gone: the plots show the data again
+    assert np.isnan(window.trajectory_plot.snapshot.predicted).all()
