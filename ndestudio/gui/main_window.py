@@ -181,7 +181,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("PyTorch could not be loaded: training is unavailable.")
         self._show_problem(
             "NDE Studio could not load PyTorch and its solver libraries, so nothing can be "
-            f"trained. Reinstall them (pip install ndestudio) and restart.\n\n{reason}"
+            "trained. Reinstall torch, torchdiffeq, torchsde and torchcde in this Python "
+            f"environment and restart.\n\n{reason}"
         )
 
     # construction --------------------------------------------------------------------------
