@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self._last_draw: dict[int, float] = {}  # plot id → when it was last redrawn
         self._next_plot = 0  # the plot the next redraw tick looks at first
         self._painted = 0.0  # the plots' paint seconds at the last redraw
+        self._predicted = False  # the trajectory plots show this run's predictions
         self.core_loaded = False
         self.core_loader: CoreLoader | None = None
         self._when_core: list[Callable[[], None]] = []
@@ -450,6 +451,7 @@ class MainWindow(QMainWindow):
                 self._rate = (event.start_iteration, time.perf_counter())
             elif isinstance(event, ev.Eval) and event.snapshot is not None:
                 names = self.data_panel.dataset.channel_names if self.data_panel.dataset else []
+                self._predicted = True
                 self.trajectory_plot.set_snapshot(event.snapshot, names)
                 self.phase_plot.set_snapshot(event.snapshot, names)
                 self.training_panel.metrics.setText(
@@ -522,13 +524,14 @@ class MainWindow(QMainWindow):
         self.training_panel.progress.setValue(0)
         self.training_panel.metrics.setText("")
         self.training_panel.eta.setText("")
+        self._predicted = False
         self._show_data()
 
     def _show_data(self) -> None:
-        """Until a run has predictions, the trajectory and phase plots show the data itself
+        """Until the run has predictions, the trajectory and phase plots show the data itself
         (the first series of the previewed dataset, no predicted lines)."""
         dataset = self.data_panel.dataset
-        if dataset is None or self.session.trainer is not None:
+        if dataset is None or self._predicted:
             return
         observed = dataset.values[:DATA_SERIES]
         snapshot = ev.Snapshot(dataset.times, observed, np.full_like(observed, np.nan))

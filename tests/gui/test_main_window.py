@@ -421,3 +421,22 @@ def test_trajectory_plots_show_the_data_until_there_are_predictions(make_window,
     qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
     window.session.reset()  # the weights are gone: the plots show the data again
     assert np.isnan(window.trajectory_plot.snapshot.predicted).all()
+
+
+def test_reopened_trained_project_shows_its_own_data(make_window, qtbot, tmp_path):
+    window = make_window(_gui_spec("ode"))
+    window.train()
+    qtbot.waitUntil(lambda: _points(window) >= 2, timeout=60_000)
+    window.session.stop()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    project = tmp_path / "trained.ndeproj"
+    window.save_project_to(project)
+    window.data_panel.seed.setValue(11)  # other data on screen before the project is reopened
+    assert window.open_project(project)
+    assert window.session.trainer is not None and window.session.spec.data.seed == 0
+    shown = window.trajectory_plot.snapshot
+    # Until the reopened run evaluates again, the plots show the project's data, not the old.
+    assert shown is not None and np.isnan(shown.predicted).all()
+    np.testing.assert_array_equal(
+        shown.observed, window.data_panel.dataset.values[: len(shown.observed)]
+    )
