@@ -223,3 +223,22 @@ def test_seeded_brownian_motion_is_reproducible():
         b = solve_sde(fields, y0, ts, solver, brownian_size=2, seed=5)
         c = solve_sde(fields, y0, ts, solver, brownian_size=2, seed=6)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_sde_solve_records_its_fixed_steps():
+    from ndestudio.core.models.sde import _Fields
+
+    fields = _Fields(2, ModelSpec(family="sde", sde=SDESpec(hidden_size=2, sde_type="ito")))
+    stats = SolveStats()
+    solver = SolverSpec(method="euler", step_size=0.125)
+    with torch.no_grad():
+        solve_sde(
+            fields,
+            torch.zeros(3, 2),
+            torch.linspace(0, 1, 5),
+            solver,
+            brownian_size=2,
+            probe=Probe(stats),
+        )
+    assert torch.equal(stats.step_sizes(), torch.full((8,), 0.125, dtype=torch.float64))
+    assert stats.step_summary() == (0.125, 0.125)

@@ -5,6 +5,8 @@ called them, and a CDE's control path computed inside the exported file from raw
 import torch
 from torch import Tensor, nn
 
+from ndestudio.core.models.latent_sde import bounded_diffusion
+
 
 def _with_time(t: Tensor, y: Tensor) -> Tensor:
     sizes = list(y.shape)
@@ -27,14 +29,14 @@ class MLPField(nn.Module):
 
 
 class BoundedDiffusion(nn.Module):
-    """A latent SDE's diffusion: the trained field squashed into (0.01, 1)."""
+    """A latent SDE's diffusion: the trained field squashed as the model squashes it."""
 
     def __init__(self, field: MLPField) -> None:
         super().__init__()
         self.field = field
 
     def forward(self, t: Tensor, y: Tensor, ctx: list[Tensor]) -> Tensor:
-        return torch.sigmoid(self.field(t, y, ctx)) * 0.99 + 0.01
+        return bounded_diffusion(self.field(t, y, ctx))
 
 
 class AffineNoise(nn.Module):

@@ -22,7 +22,7 @@ import torch
 
 from ndestudio.core.export.formats import ExportFormat
 from ndestudio.core.export.script_solvers import ADAPTIVE_ODE_METHODS
-from ndestudio.core.models import LatentSDE, NeuralCDE, NeuralODE
+from ndestudio.core.models import LatentSDE, NeuralCDE, NeuralODE, NeuralSDE
 from ndestudio.core.solvers import Probe, SolveStats, path_coefficients, sde_step_grid
 from ndestudio.core.specs import SolverSpec
 from ndestudio.core.training.tasks import (
@@ -192,27 +192,24 @@ def _sde_cases(
     batch = 8
     ts = torch.linspace(lo, hi, 13, dtype=torch.float64).to(task.dtype)
     grid = sde_step_grid(ts, float(solver.step_size or 0.0))
-    latent = task.model if isinstance(task, LatentSDETask) else None
-    if isinstance(latent, LatentSDE):
-        noise_size, channels, loc, scale = latent.hidden, latent.hidden, latent.loc, latent.scale
-    else:
-        assert isinstance(task, SDEGANTask)
-        noise_size, channels = task.average.noise_size, task.average.fields.brownian_size
-        loc, scale = task.average.loc, task.average.scale
+    model: LatentSDE | NeuralSDE
+    if isinstance(task, LatentSDETask):  # samples of the prior SDE
+        model = task.model  # type: ignore[assignment]
+        assert isinstance(model, LatentSDE)
+        sample, noise_size, channels = model.sample, model.hidden, model.hidden
+    else:  # the generator, with its averaged weights
+        model = task.average
+        sample, noise_size, channels = model, model.noise_size, model.fields.brownian_size
     noise = torch.randn(batch, noise_size, generator=gen).to(task.dtype)
     increments = torch.randn(len(grid) - 1, batch, channels, generator=gen).to(task.dtype)
     increments = increments * (grid[1:] - grid[:-1]).sqrt().view(-1, 1, 1)
-    if isinstance(latent, LatentSDE):
-        paths = latent.sample(ts, batch, solver, initial_noise=noise, increments=increments)
-    else:
-        assert isinstance(task, SDEGANTask)
-        paths = task.average(ts, batch, solver, initial_noise=noise, increments=increments)
+    paths = sample(ts, batch, solver, initial_noise=noise, increments=increments)
     return [
         Case(
             f"SDE, {batch} paths at 13 times, given noise",
             "sample_with_noise",
             [ts, noise, increments],
-            paths * scale + loc,
+            paths * model.scale + model.loc,
             None,
         )
     ]

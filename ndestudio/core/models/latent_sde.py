@@ -16,6 +16,12 @@ from ndestudio.core.solvers import Probe, solve_sde
 from ndestudio.core.specs import ModelSpec, NetworkSpec, SolverSpec
 
 
+def bounded_diffusion(raw: torch.Tensor) -> torch.Tensor:
+    """The diffusion network's output squashed into (0.01, 1): the KL term divides by it.
+    (The exported TorchScript model calls this function too.)"""
+    return torch.sigmoid(raw) * 0.99 + 0.01
+
+
 class _LatentFields(nn.Module):
     """Posterior drift ``f(t, z, context)``, prior drift ``h(t, z)``, diffusion ``g(t, z)``."""
 
@@ -47,8 +53,7 @@ class _LatentFields(nn.Module):
         return self.prior(t, z)
 
     def g(self, t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        # Bounded in (0, 1) and away from 0: the KL term divides by the diffusion.
-        return torch.sigmoid(self.diffusion(t, z)) * 0.99 + 0.01
+        return bounded_diffusion(self.diffusion(t, z))
 
 
 class _PriorSDE(nn.Module):

@@ -36,18 +36,19 @@ class SolveStats:
         self._host_steps.clear()
 
     def add_step(self, dt: torch.Tensor) -> None:
-        """Record accepted step sizes: a scalar per solver step, or a tensor of them.
+        """Record an accepted step of a solver, its size a scalar tensor.
 
-        Steps of a CPU solve are read at once (no synchronisation to avoid, and a float
-        list is cheaper than gathering tensors); a GPU solve's stay on the device.
+        A CPU solve's step is read at once (no synchronisation to avoid, and a float list is
+        cheaper than gathering tensors); a GPU solve's stays on the device until a summary.
         """
         if dt.device.type == "cpu":
-            if dt.dim() == 0:
-                self._host_steps.append(abs(dt.item()))
-            else:
-                self._host_steps.extend(dt.detach().abs().reshape(-1).tolist())
+            self._host_steps.append(abs(dt.item()))
         else:
             self._device_steps.append(dt.detach().reshape(-1))
+
+    def add_uniform_steps(self, dt: float, count: int) -> None:
+        """Record ``count`` accepted steps of size ``dt`` (a fixed-step solve)."""
+        self._host_steps.extend([abs(dt)] * count)
 
     def step_sizes(self) -> torch.Tensor:
         """Every accepted step size since the last reset (float64, on the CPU)."""

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 from ndestudio.core.specs import (
     ACTIVATIONS,
     DTYPES,
+    FAMILIES,
     GAN_CONSTRAINTS,
     INTERPOLATIONS,
     NOISE_TYPES,
@@ -17,8 +18,6 @@ from ndestudio.core.specs import (
     RunSpec,
 )
 from ndestudio.gui.panels.forms import Form, read_float, set_combo, show_float
-
-FAMILY_LABELS = {"ode": "Neural ODE", "cde": "Neural CDE", "sde": "Neural SDE (SDE-GAN)"}
 
 
 def _solvers() -> ModuleType:
@@ -47,7 +46,7 @@ class ModelBuilderPanel(QWidget):
         m = self.model
         self.family = m.combo(
             "Family",
-            list(FAMILY_LABELS),
+            list(FAMILIES),
             (
                 "ode: dy/dt = f(t, y) fitted to trajectories.\n"
                 "cde: dz = f(z) dX driven by the (irregular) data: classification or regression.\n"
@@ -221,7 +220,7 @@ class ModelBuilderPanel(QWidget):
             form.loading = True
         try:
             m, net, so = spec.model, spec.model.network, spec.solver
-            set_combo(self.family, list(FAMILY_LABELS), m.family)
+            set_combo(self.family, list(FAMILIES), m.family)
             self.width_box.setValue(net.width)
             self.depth.setValue(net.depth)
             set_combo(self.activation, list(ACTIVATIONS), net.activation)
@@ -329,14 +328,12 @@ class ModelBuilderPanel(QWidget):
         family = self.family.currentText()
         self.cde_box.setVisible(family == "cde")
         self.sde_box.setVisible(family == "sde")
-        if core:
+        if core:  # which solver fields apply is the catalog's to say (the panel is off till then)
             info = _solvers().methods_for(family).get(self.method.currentText())
             adaptive = bool(info and info.adaptive)
-        else:  # until the catalog is loaded: the spec's own fields say which apply
-            adaptive = not self.step_size.text().strip()
-        for w in (self.rtol, self.atol, self.min_step):
-            w.setEnabled(adaptive)
-        self.step_size.setEnabled(not adaptive)
+            for w in (self.rtol, self.atol, self.min_step):
+                w.setEnabled(adaptive)
+            self.step_size.setEnabled(not adaptive)
         self.brownian.setEnabled(self.noise_type.currentText() in ("general", "additive"))
         latent = self.objective.currentText() == "latent_sde"
         for w in (self.constraint, self.critic_steps):
