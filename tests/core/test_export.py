@@ -295,13 +295,17 @@ def test_solver_choice_defaults_to_training_and_rejects_the_impossible():
         resolve_solver(small_spec("sde"), ExportOptions(method="euler"))
 
 
+def _exported_fixed_step(tmp_path_factory, family: str, **changes: object):
+    """Train, export with a fixed-step solver, check the verification; (loaded file, trainer)."""
+    ckpt, trainer = trained(tmp_path_factory, family, **changes)
+    out = tmp_path_factory.mktemp("out") / f"{family}.pt"
+    assert_verified(export_checkpoint(ckpt, out), adaptive=False)
+    return load(out), trainer
+
+
 def test_latent_sde_exports_its_prior(tmp_path_factory):
-    ckpt, trainer = trained(tmp_path_factory, "sde", sde__objective="latent_sde")
+    model, trainer = _exported_fixed_step(tmp_path_factory, "sde", sde__objective="latent_sde")
     spec = trainer.spec
-    out = tmp_path_factory.mktemp("out") / "latent.pt"
-    report = export_checkpoint(ckpt, out)
-    assert_verified(report, adaptive=False)
-    model = load(out)
     latent = trainer.task.model
     ts = torch.tensor([0.0, 0.3, 0.55, 1.0])
     grid = model.solver_grid(ts)
@@ -316,15 +320,12 @@ def test_latent_sde_exports_its_prior(tmp_path_factory):
 
 
 def test_cde_regression_exports_predictions_in_the_targets_units(tmp_path_factory):
-    ckpt, trainer = trained(tmp_path_factory, "cde", cde__task="regression")
+    model, trainer = _exported_fixed_step(tmp_path_factory, "cde", cde__task="regression")
     spec = trainer.spec
-    out = tmp_path_factory.mktemp("out") / "regression.pt"
-    report = export_checkpoint(ckpt, out)
-    assert_verified(report, adaptive=False)
     task = trainer.task
     x = torch.as_tensor(task.data.values[:5]).float()
     t = torch.as_tensor(task.data.times).float()
-    got = load(out)(x, t)
+    got = model(x, t)
     coeffs = task.coeffs[:5]
     with torch.no_grad():
         normalised = task.model(coeffs, task.times, spec.solver, Probe())

@@ -30,6 +30,18 @@ def _drawn(window) -> int:
     return 0 if x is None else len(x)
 
 
+def _stop(window, qtbot) -> None:
+    window.session.stop()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+
+
+def _train_then_stop(window, qtbot, points: int) -> None:
+    """Train until the loss plot has ``points`` points, then stop and wait for idle."""
+    window.train()
+    qtbot.waitUntil(lambda: _points(window) >= points, timeout=60_000)
+    _stop(window, qtbot)
+
+
 def _weights(window) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in window.session.trainer.model.state_dict().items()}
 
@@ -56,8 +68,7 @@ def test_train_pause_resume_stop_save_reopen(family, make_window, qtbot, tmp_pat
     assert window.session.state == "running"
     qtbot.waitUntil(lambda: window.session.trainer.iteration >= frozen + 3, timeout=60_000)
 
-    window.session.stop()
-    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    _stop(window, qtbot)
     assert window.training_panel.train_button.text() == "Continue"
     stopped_at = window.session.trainer.iteration
     assert window.training_panel.progress.value() == stopped_at
@@ -145,10 +156,7 @@ def test_closing_during_training_stops_cleanly(make_window, qtbot):
 
 def test_plots_export_png_svg_csv(make_window, qtbot, tmp_path):
     window = make_window(_gui_spec("ode"))
-    window.train()
-    qtbot.waitUntil(lambda: _points(window) >= 5, timeout=60_000)
-    window.session.stop()
-    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    _train_then_stop(window, qtbot, points=5)
     window.redraw()
     item = window.loss_plot.getPlotItem()
     # The exporters the right-click Export… dialog offers, by their menu names.
@@ -197,10 +205,7 @@ def test_saving_and_opening_run_off_the_gui_thread_on_the_qasync_loop(make_windo
     from PySide6.QtWidgets import QApplication
 
     window = make_window(_gui_spec("ode"))
-    window.train()
-    qtbot.waitUntil(lambda: _points(window) >= 3, timeout=60_000)
-    window.session.stop()
-    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    _train_then_stop(window, qtbot, points=3)
 
     writers: list[str] = []
     trainer = window.session.trainer
@@ -251,8 +256,7 @@ def test_autosave_during_a_run_can_be_restored(make_window, qtbot):
     qtbot.waitUntil(weights.exists, timeout=30_000)  # written by the worker between two steps
     assert project.exists()
     assert window.project_path is None and window.dirty  # the user's project is untouched
-    window.session.stop()
-    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    _stop(window, qtbot)
     restored = make_window()
     assert restored.open_project(project)
     assert restored.session.trainer.iteration >= 5
@@ -301,8 +305,7 @@ def test_export_action_writes_a_verified_file_off_the_gui_thread(make_window, qt
     qtbot.waitUntil(lambda: _points(window) >= 3, timeout=60_000)
     window.export_dialog()  # running: asked to pause first
     assert "Pause or stop training" in window.failure_box.text()
-    window.session.stop()
-    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    _stop(window, qtbot)
 
     window.export_dialog()
     dialog = window.export_box
@@ -378,10 +381,7 @@ def test_dataset_from_a_csv_file_previews_trains_and_explains_errors(make_window
     assert "12 series × 40 times" in panel.preview.getPlotItem().titleLabel.text
     spec = window.session.spec
     assert spec.data.source == "file" and spec.data.path == str(good)
-    window.train()
-    qtbot.waitUntil(lambda: _points(window) >= 3, timeout=60_000)
-    window.session.stop()
-    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    _train_then_stop(window, qtbot, points=3)
     assert window.session.trainer.dataset.values.shape == (12, 40, 2)
     assert window.session.trainer.dataset is not panel.dataset  # a file is read afresh
 
@@ -396,8 +396,7 @@ def test_train_reuses_the_previewed_demo_dataset(make_window, qtbot):
     window.train()
     qtbot.waitUntil(lambda: window.session.state == "running", timeout=30_000)
     assert window.session.trainer.dataset is previewed
-    window.session.stop()
-    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    _stop(window, qtbot)
 
 
 def test_trajectory_plots_show_the_data_until_there_are_predictions(make_window, qtbot):
@@ -417,18 +416,14 @@ def test_trajectory_plots_show_the_data_until_there_are_predictions(make_window,
         ),
         timeout=60_000,
     )
-    window.session.stop()
-    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    _stop(window, qtbot)
     window.session.reset()  # the weights are gone: the plots show the data again
     assert np.isnan(window.trajectory_plot.snapshot.predicted).all()
 
 
 def test_reopened_trained_project_shows_its_own_data(make_window, qtbot, tmp_path):
     window = make_window(_gui_spec("ode"))
-    window.train()
-    qtbot.waitUntil(lambda: _points(window) >= 2, timeout=60_000)
-    window.session.stop()
-    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=30_000)
+    _train_then_stop(window, qtbot, points=2)
     project = tmp_path / "trained.ndeproj"
     window.save_project_to(project)
     window.data_panel.seed.setValue(11)  # other data on screen before the project is reopened
