@@ -25,11 +25,11 @@ class _InstrumentedField:
     def __init__(self, field: nn.Module, probe: Probe) -> None:
         self.field = field
         self.probe = probe
+        self.vjps = probe.counter()
 
     def __call__(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        probe = self.probe
-        probe.on_forward()
-        return probe.watch(self.field(t, y))
+        self.probe.on_forward()
+        return self.vjps.watch(self.field(t, y))
 
 
 class _FixedStepField(_InstrumentedField):
@@ -39,6 +39,12 @@ class _FixedStepField(_InstrumentedField):
 
 
 class _AdaptiveStepField(_InstrumentedField):
+    def callback_step(self, t0: torch.Tensor, y0: torch.Tensor, dt: torch.Tensor) -> None:
+        self.vjps.step_started()
+
+    def callback_reject_step(self, t0: torch.Tensor, y0: torch.Tensor, dt: torch.Tensor) -> None:
+        self.vjps.step_rejected()
+
     def callback_accept_step(self, t0: torch.Tensor, y0: torch.Tensor, dt: torch.Tensor) -> None:
         if not self.probe.stats.in_backward:
             self.probe.stats.add_step(dt)
