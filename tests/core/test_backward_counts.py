@@ -113,3 +113,23 @@ def test_sde_backward_products_are_counted_exactly(method, sde_type):
     with stats.backward_phase():
         ys.pow(2).sum().backward()
     assert stats.nfe_backward == sde.hooked.products - forward_products > 0
+
+
+ADAPTIVE = [m.name for m in ODE_METHODS.values() if m.adaptive]
+
+
+@pytest.mark.parametrize("method", ADAPTIVE)
+def test_backward_products_are_counted_exactly_across_jumps(method):
+    """A linearly interpolated control path's knots are jumps: steps end there, and the field
+    is evaluated again on the far side."""
+    field = _CountedField()
+    stats = SolveStats()
+    y0 = torch.randn(8, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    t = torch.linspace(0, 3, 10, dtype=torch.float64)
+    spec = SolverSpec(method=method, rtol=1e-5, atol=1e-7)
+    jumps = torch.tensor([0.7, 1.9], dtype=torch.float64)
+    ys = solve_ode(field, y0, t, spec, probe=Probe(stats, hook_every=4), jump_t=jumps)
+    with stats.backward_phase():
+        ys.pow(2).sum().backward()
+    assert stats.nfe_backward == field.hooked.products > 0
+    assert stats.nfe_forward > field.hooked.products  # rejected steps, dead evaluations at jumps

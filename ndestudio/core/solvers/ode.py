@@ -46,6 +46,7 @@ class _AdaptiveStepField(_InstrumentedField):
         self.vjps.step_rejected()
 
     def callback_accept_step(self, t0: torch.Tensor, y0: torch.Tensor, dt: torch.Tensor) -> None:
+        self.vjps.step_accepted()
         if not self.probe.stats.in_backward:
             self.probe.stats.add_step(dt)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import torch
+from torch.autograd.graph import Node
 
 from ndestudio.core.control import StopRequested, TrainControl
 
@@ -106,7 +107,7 @@ class Probe:
         self.stop_requested = control.stop_flag if control is not None else _never
         self.hook_every = hook_every
         self.hook_seconds = hook_seconds
-        self._hook = self._on_grad  # bound once: registered on many outputs
+        self.count_one = self._on_grad  # bound once: registered on many outputs
 
     def on_forward(self) -> None:
         if self.stop_requested():
@@ -122,7 +123,7 @@ class Probe:
         """
         node = out.grad_fn
         if node is not None:
-            node.register_prehook(self._hook)
+            node.register_prehook(self.count_one)
         return out
 
     def counter(self) -> BackwardCounter:
@@ -142,12 +143,14 @@ class BackwardCounter:
 
     A pre-hook on an autograd node costs ~5 µs when it runs, a few percent of a training
     step if every evaluation had one. But when the output of a solve through torchdiffeq is
-    differentiated, every evaluation that reaches it gets exactly one product, and the
-    evaluations that do not are known: those of a rejected step (torchdiffeq picks the next
-    step size without gradient). So the evaluations are grouped into blocks of at most
-    ``hook_every`` evaluations and ``hook_seconds`` of forward time; a hook on each block's
-    first evaluation adds the block's live evaluations when the backward pass reaches it,
-    and checks for a stop. A rejected step's evaluations are taken off their blocks.
+    differentiated, every evaluation of an accepted step reaches it and gets exactly one
+    product. So the evaluations are grouped into blocks of at most ``hook_every``
+    evaluations and ``hook_seconds`` of forward time; a hook on each block's first
+    evaluation adds the block's size when the backward pass reaches it, and checks for a
+    stop. The evaluations whose fate the solver decides afterwards are taken out of their
+    blocks and given hooks of their own: those of a rejected step (which reach nothing, as
+    torchdiffeq picks the next step size without gradient), and the last one of a step that
+    ends on a jump (the field is evaluated again on the jump's far side).
 
     Evaluations made inside the backward pass (the adjoint's augmented dynamics) each get a
     hook, as do an SDE solve's: torchsde evaluates the fields once to check their shapes,
@@ -156,11 +159,11 @@ class BackwardCounter:
 
     def __init__(self, probe: Probe) -> None:
         self._probe = probe
-        self._blocks: list[int] = []  # live evaluations of each block
+        self._blocks: list[int] = []  # evaluations counted by each block's hook
         self._room = 0  # evaluations the open block may still take
         self._deadline = 0.0  # perf_counter time at which the open block closes
-        self._recorded = 0  # evaluations recorded for the backward pass
-        self._step_start = 0  # ... when the current step began
+        self._step: list[tuple[Node, int]] = []  # the current step's evaluations, their blocks
+        self._accepted = False  # the current step was accepted (no step has begun since)
 
     def watch(self, out: torch.Tensor) -> torch.Tensor:
         """Record the evaluation whose output is ``out`` (if it has an autograd node)."""
@@ -170,6 +173,9 @@ class BackwardCounter:
         probe = self._probe
         if probe.stats.in_backward:
             return probe.watch(out)
+        if self._accepted:  # evaluated after an accepted step, before the next: a jump
+            self._unblock(self._step[-1:])
+            self._accepted = False
         if self._room == 0 or time.perf_counter() > self._deadline:
             node.register_prehook(partial(self._on_grad, len(self._blocks)))
             self._blocks.append(0)
@@ -177,23 +183,26 @@ class BackwardCounter:
             self._deadline = time.perf_counter() + probe.hook_seconds
         self._blocks[-1] += 1
         self._room -= 1
-        self._recorded += 1
+        self._step.append((node, len(self._blocks) - 1))
         return out
 
     def step_started(self) -> None:
-        self._step_start = self._recorded
+        self._step = []
+        self._accepted = False
+
+    def step_accepted(self) -> None:
+        self._accepted = True
 
     def step_rejected(self) -> None:
-        """The evaluations since the step began never reach the solution."""
-        dead = self._recorded - self._step_start
-        self._recorded = self._step_start
-        block = len(self._blocks) - 1
-        while dead > 0:
-            taken = min(dead, self._blocks[block])
-            self._blocks[block] -= taken
-            dead -= taken
-            block -= 1
-        self._room = 0  # the next evaluation opens a block (with a hook that will run)
+        self._unblock(self._step)
+        self._step = []
+
+    def _unblock(self, evaluations: list[tuple[Node, int]]) -> None:
+        """Count these evaluations by hooks of their own, should they reach the output."""
+        for node, block in evaluations:
+            self._blocks[block] -= 1
+            node.register_prehook(self._probe.count_one)
+        self._room = 0  # the next evaluation opens a block: its first one might not be reached
 
     def _on_grad(self, block: int, grad_outputs: tuple[torch.Tensor, ...]) -> None:
         self._probe.stats.nfe_backward += self._blocks[block]
