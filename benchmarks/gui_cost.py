@@ -1,24 +1,30 @@
 """What the window costs training, how responsive it stays, and how fast it starts.
 
-1. GUI cost: the same run (spiral demo, same seed, so identical work) trained inside the
-   running window with every plot redrawing, and by the core alone (``Trainer.run`` on a
-   plain thread, no Qt), in adjacent pairs (alternating which goes first); prints steps/s of
-   each and the median of the per-pair ratios with its quartiles (target ≥ 0.95). These
-   machines are noisy (±15 % between identical runs), hence many short pairs.
+1. GUI cost: one long run (spiral demo) trained inside the running window with every plot
+   redrawing, and the same run trained by the core alone (``Trainer.run`` on a plain thread,
+   no Qt), alternately over the same iterations: the window trains ~``--steps`` iterations
+   and pauses (its drawing stops too), then the core's trainer catches up to the same
+   iteration. Both start from the same seed, so iteration i is the same work on both sides
+   (same weights, batch and evaluations: checked by comparing their NFE). Each segment gives
+   a ratio, core seconds / window seconds over its iterations; printed: their median, with
+   quartiles and a bootstrap 90 % interval (target ≥ 0.95). These machines are noisy (±15 %
+   between identical runs seconds apart): segments a second or two long, alternating, let
+   the noise hit both sides alike.
 2. Responsiveness: lateness of a 10 ms QTimer on the GUI thread while training (p50, p99;
    target p99 ≤ 16 ms), in runs of its own after the pairs.
 3. Cold start: seconds from launching ``ndestudio``'s start-up in a fresh process to a shown
    window (target ≤ 2 s) and to a window whose core has loaded (panels filled, preview drawn),
    next to the old core-first order and ``python -c "import torch"``, interleaved.
 
-    QT_QPA_PLATFORM=offscreen python benchmarks/gui_cost.py [--steps 150] [--rounds 12]
-        [--cold-start-only]
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui_cost.py [--segments 60] [--steps 60]
+        [--starts 12] [--cold-start-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -28,7 +34,7 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QObject, QSettings, QTimer, Signal
 
 from ndestudio.core import events as ev
 from ndestudio.core.training import Trainer
@@ -114,6 +120,79 @@ def in_window(app, window: MainWindow, steps: int, lateness: list[float] | None 
     return done["rate"]
 
 
+class _CoreDone(QObject):
+    finished = Signal()
+
+
+def alternating(window: MainWindow, segments: int, steps: int, skip: int = 3) -> list[float]:
+    """Per-segment ratios core seconds / window seconds over the same iterations (see 1.).
+
+    The first ``skip`` iterations after each resume are left out on both sides: they carry
+    the pause and resume themselves, not steady training.
+    """
+    spec = spec_for(10**7)  # longer than the comparison: the same (cosine) schedule for both
+    window.session.reset()
+    window.session.set_spec(spec)
+    window._load_panels()
+    core = Trainer(spec_for(10**7))
+    core_events = core.run()
+    next(core_events)  # Started
+    done = _CoreDone()
+    wait = QEventLoop()
+    ratios: list[float] = []
+    state = {"start": 0, "phase": "window", "mismatch": 0}
+
+    def core_catch_up(target: int) -> None:  # on a plain thread, as ``core_alone``
+        while core.iteration < target:
+            next(core_events)
+        done.finished.emit()
+
+    def on_events(batch: list[ev.Event]) -> None:
+        original(batch)
+        trainer = window.session.trainer
+        if state["phase"] != "window" or trainer is None:
+            return
+        if any(isinstance(e, ev.Paused) for e in batch):
+            state["phase"] = "core"
+            window.redraw_timer.stop()  # the window's drawing stops with its training
+            threading.Thread(target=core_catch_up, args=(trainer.iteration,)).start()
+        elif trainer.iteration >= state["start"] + steps:
+            window.session.pause()
+
+    def on_core_done() -> None:
+        trainer = window.session.trainer
+        assert trainer is not None
+        first, last = state["start"] + skip, trainer.iteration
+        w_time, c_time = trainer.history["wall_time"], core.history["wall_time"]
+        # wall_time[i - 1] is the end of iteration i: iteration i took [i - 1] - [i - 2].
+        w = w_time[last - 1] - w_time[first - 1]
+        c = c_time[last - 1] - c_time[first - 1]
+        ratios.append(c / w)
+        w_nfe = trainer.history["nfe_forward"][first:last]
+        state["mismatch"] += w_nfe != core.history["nfe_forward"][first:last]
+        window.redraw_timer.start()
+        if len(ratios) == segments:
+            window.session.stop()
+            return
+        state["start"], state["phase"] = last, "window"
+        window.session.resume()
+
+    original = window._on_events
+    window.session.events.disconnect()
+    window.session.events.connect(on_events)
+    done.finished.connect(on_core_done)
+    window.session.state_changed.connect(lambda st: st == "idle" and wait.quit())
+    window.train()
+    wait.exec()
+    window.session.state_changed.disconnect()
+    window.session.state_changed.connect(window._on_state)
+    window.session.events.disconnect()
+    window.session.events.connect(original)
+    if state["mismatch"]:
+        print(f"warning: {state['mismatch']} segments did different work (NFE differ)")
+    return ratios
+
+
 # Started in a fresh process. ``launch`` is what ``ndestudio`` runs: it shows the window, then
 # calls ``load_core``, which is wrapped here to note the moment (and that torch is not there).
 _LAUNCH = """
@@ -179,47 +258,49 @@ def cold_start(rounds: int) -> None:
     )
 
 
+def bootstrap_median(values: list[float], draws: int = 5000) -> tuple[float, float]:
+    """A 90 % bootstrap interval of the median of ``values`` (seeded: the same data, the same
+    interval)."""
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
+    return medians[int(0.05 * draws)], medians[int(0.95 * draws)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--segments", type=int, default=60, help="window/core segments")
+    parser.add_argument("--steps", type=int, default=60, help="iterations per segment")
+    parser.add_argument("--runs-steps", type=int, default=300, help="iterations of a whole run")
+    parser.add_argument("--starts", type=int, default=12, help="cold starts of each kind")
     parser.add_argument("--cold-start-only", action="store_true", help="skip the training part")
     args = parser.parse_args()
     if args.cold_start_only:
-        cold_start(args.rounds)
+        cold_start(args.starts)
         return
     app = make_app()
-    if os.environ.get("SWITCH"):
-        sys.setswitchinterval(float(os.environ["SWITCH"]))
     tmp = tempfile.mkdtemp()
     window = MainWindow(settings=QSettings(f"{tmp}/s.ini", QSettings.Format.IniFormat))
     window.autosave_timer.stop()
     window.show()
     app.processEvents()
     core_alone(20)  # warm-up
-    gui_rates, core_rates, lateness = [], [], []
-    for i in range(args.rounds):
-        order = ["gui", "core"] if i % 2 == 0 else ["core", "gui"]
-        for which in order:
-            if which == "gui":
-                gui_rates.append(in_window(app, window, args.steps))
-            else:
-                core_rates.append(core_alone(args.steps))
-    # Responsiveness in runs of their own: the 100 Hz probe timer is a measuring instrument,
-    # and its own GIL hand-overs would be charged to the window in the pairs above.
-    for _ in range(max(2, args.rounds // 3)):
-        in_window(app, window, args.steps, lateness)
-    g, c = statistics.median(gui_rates), statistics.median(core_rates)
-    print("steps/s per pair, window:", " ".join(f"{r:.0f}" for r in gui_rates))
-    print("steps/s per pair, core:  ", " ".join(f"{r:.0f}" for r in core_rates))
-    ratios = sorted(a / b for a, b in zip(gui_rates, core_rates, strict=True))
+    ratios = sorted(alternating(window, args.segments, args.steps))
     q1, q2, q3 = statistics.quantiles(ratios, n=4)
+    lo, hi = bootstrap_median(ratios)
     print(
-        f"GUI cost: {g:.1f} steps/s in the window vs {c:.1f} steps/s core alone "
-        f"(medians of {args.rounds} pairs, {args.steps} identical steps each): per-pair ratio "
-        f"median {q2:.3f} (quartiles {q1:.3f}–{q3:.3f}); target ≥ 0.95"
+        f"GUI cost: steps/s in the window / steps/s of the core alone over the same "
+        f"iterations, {len(ratios)} alternating segments of ~{args.steps} steps: median "
+        f"{q2:.3f} (quartiles {q1:.3f}–{q3:.3f}; 90 % interval of the median {lo:.3f}–{hi:.3f}); "
+        "target ≥ 0.95"
     )
-    share = statistics.median(GUI_SHARE[: args.rounds])  # the pairs' window runs
+    # Responsiveness, and the GUI thread's CPU share, in whole runs of their own: the 100 Hz
+    # probe timer is a measuring instrument whose GIL hand-overs are not the window's.
+    lateness: list[float] = []
+    for _ in range(2):
+        in_window(app, window, args.runs_steps)
+    for _ in range(3):
+        in_window(app, window, args.runs_steps, lateness)
+    share = statistics.median(GUI_SHARE[:2])  # the runs without the probe timer
     print(
         f"GUI thread CPU while training: median {100 * share:.1f} % of "
         "wall time (what the window can take from a GIL-bound trainer)"
@@ -232,7 +313,7 @@ def main() -> None:
         f"p99 {p99:.1f} ms over {len(lateness)} ticks; target p99 ≤ 16 ms"
     )
     window.close()
-    cold_start(args.rounds)
+    cold_start(args.starts)
 
 
 if __name__ == "__main__":

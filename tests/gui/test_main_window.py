@@ -407,7 +407,7 @@ def test_trajectory_plots_show_the_data_until_there_are_predictions(make_window,
         assert snap is not None and np.isnan(snap.predicted).all()
         np.testing.assert_array_equal(snap.observed, dataset.values[: len(snap.observed)])
     dots = window.trajectory_plot.rows[0].items[0]  # the first series' observed points
-    assert len(dots.data) == np.isfinite(dataset.values[0, :, 0]).sum() > 0
+    assert len(dots.getData()[0]) == np.isfinite(dataset.values[0, :, 0]).sum() > 0
     window.train()
     qtbot.waitUntil(
         lambda: (

@@ -26,6 +26,7 @@ class LossPlot(LivePlot):
             symbolBrush=COLORS[1],
             symbolPen=None,
         )
+        self.val_shown = 0  # validation points drawn: their symbols are costly to redraw
         self.keys.append(("validation ●", COLORS[1]))
         self._show_keys()
 
@@ -46,13 +47,16 @@ class LossPlot(LivePlot):
         """Log scale for losses that stay positive; linear for a GAN's signed critic loss."""
         self.log_y = on
         self.getPlotItem().setLogMode(y=on)
+        self.val_shown = -1
         self.redraw()
 
     def redraw(self) -> None:
         show = _positive if self.log_y else (lambda y: y)
         self.raw_curve.setData(self.train.x, show(self.train.y))
         self.smooth_curve.setData(self.train.smooth.x, show(self.train.smooth.y))
-        self.val_curve.setData(self.val.x, show(self.val.y))
+        if len(self.val.x) != self.val_shown:
+            self.val_curve.setData(self.val.x, show(self.val.y))
+            self.val_shown = len(self.val.x)
         series = (self.train, self.val)
         y_lo = min(s.y_min_positive if self.log_y else s.y_min for s in series)
         self.follow_data(

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPainter, QPolygonF
 
 from ndestudio.core.events import Snapshot
 from ndestudio.gui.plots.base import (
@@ -30,15 +32,48 @@ FIT_SERIES = 6  # a few series in their own colours stay readable
 EMPTY = np.empty(0)
 
 
-class DotsItem(pg.ScatterPlotItem):
-    """Observed points as dots: a bare ScatterPlotItem (without a PlotDataItem around it,
-    whose per-call machinery costs more than the dots for a snapshot's few hundred points)."""
+class DotsItem(pg.PlotCurveItem):
+    """Observed points as round dots, all drawn by one ``QPainter.drawPoints`` with a round
+    cosmetic pen as wide as a dot. (A ScatterPlotItem keeps a Python record per point: a
+    dozen of them made most of a snapshot's redraw and paint.) The curve's own pen is NoPen
+    and its options carry a dot symbol, so the legend shows a dot, not a line."""
 
     def __init__(self, color: str, size: float, name: str | None = None) -> None:
-        super().__init__(size=size, brush=pg.mkBrush(color), pen=None, name=name)
+        super().__init__(pen=pg.mkPen(None), name=name)
+        self.opts.update(symbol="o", size=size, brush=pg.mkBrush(color))  # the legend's sample
+        self.dot = pg.mkPen(color, width=size)
+        self.dot.setCapStyle(Qt.PenCapStyle.RoundCap)
+        self.points: QPolygonF | None = None
+        self.shown = (EMPTY, EMPTY)
 
     def set_points(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Show these points; the same points again cost nothing (the observed series of
+        one run come back in every snapshot)."""
+        if np.array_equal(x, self.shown[0]) and np.array_equal(y, self.shown[1]):
+            return
+        self.shown = (x, y)
         self.setData(x=x, y=y)
+
+    def updateData(self, *args: Any, **kwargs: Any) -> None:
+        super().updateData(*args, **kwargs)
+        self.points = None
+
+    def pixelPadding(self) -> float:
+        return self.dot.widthF() / 2 + 1
+
+    def paint(self, painter: QPainter, *args: Any) -> None:
+        if self.xData is None or len(self.xData) == 0:
+            return
+        if self.points is None:
+            self.points = pg.functions.arrayToQPolygonF(self.xData, self.yData)
+        # In device pixels: a pen's round cap under the view's scaling is not a circle.
+        device = painter.transform().map(self.points)
+        painter.save()
+        painter.resetTransform()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)  # round dots, not blobs
+        painter.setPen(self.dot)
+        painter.drawPoints(device)
+        painter.restore()
 
 
 def _dots(color: str, name: str | None = None, size: int = 5) -> dict[str, Any]:
