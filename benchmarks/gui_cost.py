@@ -16,7 +16,7 @@
    window (target ≤ 2 s) and to a window whose core has loaded (panels filled, preview drawn),
    next to the old core-first order and ``python -c "import torch"``, interleaved.
 
-    QT_QPA_PLATFORM=offscreen python benchmarks/gui_cost.py [--segments 60] [--steps 60]
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui_cost.py [--segments 120] [--steps 40]
         [--starts 12] [--cold-start-only]
 """
 
@@ -268,8 +268,8 @@ def bootstrap_median(values: list[float], draws: int = 5000) -> tuple[float, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--segments", type=int, default=60, help="window/core segments")
-    parser.add_argument("--steps", type=int, default=60, help="iterations per segment")
+    parser.add_argument("--segments", type=int, default=120, help="window/core segments")
+    parser.add_argument("--steps", type=int, default=40, help="iterations per segment")
     parser.add_argument("--runs-steps", type=int, default=300, help="iterations of a whole run")
     parser.add_argument("--starts", type=int, default=12, help="cold starts of each kind")
     parser.add_argument("--cold-start-only", action="store_true", help="skip the training part")
