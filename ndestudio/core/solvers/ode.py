@@ -34,6 +34,7 @@ class _InstrumentedField:
 
 class _FixedStepField(_InstrumentedField):
     def callback_step(self, t0: torch.Tensor, y0: torch.Tensor, dt: torch.Tensor) -> None:
+        self.vjps.step_started()
         if not self.probe.stats.in_backward:
             self.probe.stats.add_step(dt)
 
