@@ -13,7 +13,6 @@ functions that use them, never at the top.
 from __future__ import annotations
 
 import importlib
-import sys
 import threading
 import traceback
 
@@ -26,10 +25,6 @@ CORE_MODULES = (
     "ndestudio.core.training",
     "ndestudio.core.export",
 )
-
-
-def core_imported() -> bool:
-    return all(name in sys.modules for name in CORE_MODULES)
 
 
 def import_core() -> None:

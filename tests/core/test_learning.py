@@ -55,8 +55,9 @@ def test_cde_regression_head_learns_the_decay_rate(seed):
     spec.model.cde.task = "regression"
     spec.model.cde.mask_channels = True
     # With the demo's 96 training series the validation error wandered as the model overfit,
-    # so that float rounding (fused vs plain Adam) moved a seed across the bound; with 384 it
-    # falls steadily. Seeds 0-5 ended at 0.68-0.88 of the constant predictor's RMSE.
+    # so that float rounding (fused vs plain Adam) moved a seed across the bound; with 512
+    # (384 for training) it falls steadily. Seeds 0-5 ended at 0.68-0.88 of the constant
+    # predictor's RMSE.
     spec.data.n_series = 512
     spec.train.seed = seed
     spec.train.iterations = 300

@@ -43,3 +43,14 @@ def test_dots_are_round_dots_of_their_size_where_the_points_are(qtbot):
     assert dots.points is polygon
     dots.set_points(np.array([1.0]), np.array([1.0]))
     assert dots.points is None and len(dots.getData()[0]) == 1
+
+
+def test_dots_shown_again_after_being_emptied():
+    """A plot emptied on Reset shows the same data points again when they come back."""
+    dots = DotsItem("#d62728", size=5)
+    x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    dots.set_points(x, y)
+    dots.setData(x=np.empty(0), y=np.empty(0))  # as the plot's layers empty themselves
+    dots.set_points(x, y)
+    shown_x, shown_y = dots.getData()
+    assert np.array_equal(shown_x, x) and np.array_equal(shown_y, y)

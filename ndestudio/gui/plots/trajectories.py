@@ -44,14 +44,16 @@ class DotsItem(pg.PlotCurveItem):
         self.dot = pg.mkPen(color, width=size)
         self.dot.setCapStyle(Qt.PenCapStyle.RoundCap)
         self.points: QPolygonF | None = None
-        self.shown = (EMPTY, EMPTY)
 
     def set_points(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Show these points; the same points again cost nothing (the observed series of
+        """Show these points; the points already shown cost nothing (the observed series of
         one run come back in every snapshot)."""
-        if np.array_equal(x, self.shown[0]) and np.array_equal(y, self.shown[1]):
+        if (
+            self.xData is not None
+            and np.array_equal(x, self.xData)
+            and np.array_equal(y, self.yData)
+        ):
             return
-        self.shown = (x, y)
         self.setData(x=x, y=y)
 
     def updateData(self, *args: Any, **kwargs: Any) -> None:
