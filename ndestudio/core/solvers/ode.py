@@ -92,6 +92,22 @@ def solve_ode(
     kwargs: dict[str, Any] = dict(
         rtol=spec.rtol, atol=spec.atol, method=spec.method, options=options
     )
+    try:
+        return _odeint(wrapped, field, y0, t, spec, kwargs, options, extra_adjoint_params)
+    finally:
+        wrapped.vjps.close()
+
+
+def _odeint(
+    wrapped: _InstrumentedField,
+    field: nn.Module,
+    y0: torch.Tensor,
+    t: torch.Tensor,
+    spec: SolverSpec,
+    kwargs: dict[str, Any],
+    options: dict[str, Any],
+    extra_adjoint_params: Sequence[torch.Tensor],
+) -> torch.Tensor:
     if spec.gradient == "backprop":
         return torchdiffeq.odeint(wrapped, y0, t, **kwargs)
     adjoint_options: dict[str, Any] = dict(options)

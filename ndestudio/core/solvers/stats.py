@@ -197,6 +197,15 @@ class BackwardCounter:
         self._unblock(self._step)
         self._step = []
 
+    def close(self) -> None:
+        """The solve has ended: let go of its evaluations' autograd nodes.
+
+        Their hooks hold this counter, so a node kept here would keep the whole graph of
+        the solve alive in a reference cycle through C++ that Python's collector cannot see.
+        """
+        self._step = []
+        self._accepted = False
+
     def _unblock(self, evaluations: list[tuple[Node, int]]) -> None:
         """Count these evaluations by hooks of their own, should they reach the output."""
         for node, block in evaluations:
