@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ndestudio import __version__
+from ndestudio.core.errors import UserError
 from ndestudio.core.files import atomic_write
 from ndestudio.core.specs import RunSpec, SpecError
 
@@ -21,7 +22,7 @@ FORMAT_VERSION = 1
 SUFFIX = ".ndeproj"
 
 
-class ProjectError(ValueError):
+class ProjectError(UserError):
     """A project file that cannot be read, with the reason."""
 
 

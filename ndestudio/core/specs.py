@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ndestudio.core.errors import UserError
+
 FAMILIES = ("ode", "cde", "sde")
 ACTIVATIONS = ("tanh", "softplus", "relu", "silu", "lipswish")
 INTERPOLATIONS = ("hermite", "linear", "rectilinear")
@@ -28,7 +30,7 @@ SCHEDULES = ("constant", "cosine", "step", "exponential")
 DTYPES = ("float32", "float64")
 
 
-class SpecError(ValueError):
+class SpecError(UserError):
     """A spec that cannot run; ``problems`` lists each reason on its own."""
 
     def __init__(self, problems: list[str]) -> None:

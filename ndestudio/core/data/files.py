@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from ndestudio.core.data.dataset import TimeSeriesDataset
+from ndestudio.core.errors import UserError
 
 
-class DataFileError(ValueError):
+class DataFileError(UserError):
     """A data file that cannot be read; the message names the file, line and column."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ndestudio.core.errors import UserError
 from ndestudio.core.export.script_sde import SDE_EXPORT_METHODS
 from ndestudio.core.export.script_solvers import ADAPTIVE_ODE_METHODS, FIXED_ODE_METHODS
 from ndestudio.core.solvers import ODE_METHODS
@@ -12,7 +13,7 @@ from ndestudio.core.specs import RunSpec, SolverSpec
 DEFAULT_MAX_NUM_STEPS = 10_000
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """An export that cannot be made or did not verify; the message says why."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ndestudio import __version__
+from ndestudio.core.errors import UserError
 from ndestudio.core.files import atomic_write
 from ndestudio.core.specs import RunSpec, SpecError
 
@@ -20,7 +21,7 @@ FORMAT = "ndestudio-checkpoint"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A file that is not a readable NDE Studio checkpoint of a supported version."""
 
 
