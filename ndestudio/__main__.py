@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from ndestudio.cli import main as cli_main
-
 
 def main() -> None:
+    try:
+        from ndestudio.cli import main as cli_main
+    except KeyboardInterrupt:
+        sys.exit(130)
     sys.exit(cli_main())
 
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ndestudio.core import events as ev
 from ndestudio.core.control import TrainControl
-from ndestudio.core.specs import RunSpec, SpecError
+from ndestudio.core.errors import UserError
+from ndestudio.core.specs import RunSpec, SpecError, validate
+
+if TYPE_CHECKING:
+    from ndestudio.core.training import Trainer
 
 
 class ProgressBar:
@@ -53,7 +59,11 @@ def _duration(seconds: float) -> str:
 
 
 class MetricsWriter:
-    """metrics.csv: one row per training step; validation columns filled at evaluations."""
+    """metrics.csv: one row per training step; validation columns filled at evaluations.
+
+    ``resume_at``: continue the file of a run resumed from its checkpoint at that iteration,
+    dropping the rows written after that checkpoint (by a run that was then killed).
+    """
 
     FIELDS = [
         "iteration",
@@ -67,10 +77,34 @@ class MetricsWriter:
         "val_loss",
     ]
 
-    def __init__(self, path: Path) -> None:
-        self.fh = path.open("w", newline="", encoding="utf-8")
+    def __init__(self, path: Path, resume_at: int | None = None) -> None:
         self.writer: csv.DictWriter | None = None
         self.pending: dict[str, float] | None = None
+        fieldnames, rows = self._kept_rows(path, resume_at)
+        self.fh = path.open("w", newline="", encoding="utf-8")
+        if fieldnames:
+            self._start(fieldnames)
+            assert self.writer is not None
+            self.writer.writerows(rows)
+            self.fh.flush()
+
+    @staticmethod
+    def _kept_rows(path: Path, resume_at: int | None) -> tuple[list[str], list[dict[str, str]]]:
+        if resume_at is None or not path.is_file():
+            return [], []
+        try:
+            with path.open(newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                rows = [r for r in reader if _iteration(r) <= resume_at]
+                return list(reader.fieldnames or []), rows
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return [], []  # an unreadable old file: start a new one
+
+    def _start(self, fieldnames: list[str]) -> None:
+        self.writer = csv.DictWriter(
+            self.fh, fieldnames=fieldnames, restval="", extrasaction="ignore"
+        )
+        self.writer.writeheader()
 
     def step(self, step: ev.Step) -> None:
         self._flush()
@@ -85,79 +119,202 @@ class MetricsWriter:
         if self.pending is None:
             return
         if self.writer is None:
-            extra = [k for k in self.pending if k not in self.FIELDS]
-            self.writer = csv.DictWriter(
-                self.fh, fieldnames=self.FIELDS + extra, restval="", extrasaction="ignore"
-            )
-            self.writer.writeheader()
+            self._start(self.FIELDS + [k for k in self.pending if k not in self.FIELDS])
+        assert self.writer is not None
         self.writer.writerow(self.pending)
         self.pending = None
+
+    def sync(self) -> None:
+        """Put every row up to the current step on disk (with each periodic checkpoint)."""
+        self._flush()
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
 
     def close(self) -> None:
         self._flush()
         self.fh.close()
 
 
-def train(args: argparse.Namespace) -> int:
-    from ndestudio.core.training import Trainer
-
+def _iteration(row: dict[str, str]) -> float:
     try:
-        spec = RunSpec.load(args.config)
-        if args.iterations is not None:
-            spec.train.iterations = args.iterations
-        if args.device is not None:
-            spec.train.device = args.device
-        trainer = Trainer(spec)
-    except SpecError as exc:
-        print(f"error: {args.config}: the config cannot run:", file=sys.stderr)
+        return float(row.get("iteration") or "inf")
+    except ValueError:
+        return math.inf
+
+
+RUN_FILES = ("checkpoint.pt", "config.json", "metrics.csv")
+
+
+class Interrupts:
+    """Ctrl-C during training: the first stops the run at once (inside the solver), after
+    which the checkpoint is saved; later ones only say that it is being saved, so that an
+    impatient second Ctrl-C cannot lose it."""
+
+    def __init__(self, control: TrainControl) -> None:
+        self.control = control
+        self.count = 0
+        self._previous: Any = None
+
+    def __enter__(self) -> Interrupts:
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Once interrupted the process is on its way out: a late Ctrl-C must not break the
+        # interpreter's own shutdown with a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN if self.count else self._previous)
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        self.count += 1
+        self.control.stop()
+        # os.write, not print: a signal handler may interrupt a write to sys.stderr.
+        text = (
+            "\ninterrupted: stopping and saving the last good weights…\n"
+            if self.count == 1
+            else "\nstill saving the checkpoint; it takes a moment…\n"
+        )
+        os.write(2, text.encode())
+
+
+def _report(exc: UserError, config: str) -> None:
+    """One clear message on stderr: a config's problems as a list under its name."""
+    if isinstance(exc, SpecError) and not all(p.startswith(config) for p in exc.problems):
+        print(f"error: {config}: the config cannot run:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
+    else:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+
+def _differences(a: Any, b: Any, where: str = "") -> list[str]:
+    """Dotted names of the settings in which two spec dicts differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b)):
+            out += _differences(a.get(key), b.get(key), f"{where}.{key}" if where else key)
+        return out
+    return [] if a == b else [f"{where} ({b!r} in the run, {a!r} in the config)"]
+
+
+def _prepare(args: argparse.Namespace, out: Path) -> tuple[Trainer, int | None]:
+    """The trainer, and the iteration a resumed run goes on from (None: a new run)."""
+    from ndestudio.core.training import Trainer
+
+    spec = RunSpec.load(args.config)
+    if args.iterations is not None:
+        spec.train.iterations = args.iterations
+    if args.device is not None:
+        spec.train.device = args.device
+    validate(spec)
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    checkpoint = out / "checkpoint.pt"
+    if args.resume:
+        if not checkpoint.exists():
+            raise UserError(f"{out}: there is no checkpoint.pt to resume")
+        trainer = Trainer.from_checkpoint(checkpoint)
+        saved, wanted = trainer.spec.to_dict(), spec.to_dict()
+        for d in (saved, wanted):
+            d["train"]["iterations"] = d["train"]["device"] = d["name"] = None
+        changed = _differences(wanted, saved)
+        if changed:
+            raise UserError(
+                f"{args.config} describes another run than the one in {out}; resume with the "
+                "same config (only iterations and device may change). Different: "
+                + "; ".join(changed[:5])
+            )
+        trainer.spec.train.iterations = spec.train.iterations
+        return trainer, trainer.iteration
+    if existing and not args.overwrite:
+        raise UserError(
+            f"{out} already holds a run ({', '.join(existing)}): continue it with --resume, "
+            "start over with --overwrite (which replaces those files), or choose another folder"
+        )
+    trainer = Trainer(spec)
+    for name in existing:
+        (out / name).unlink()
+    return trainer, None
+
+
+def train(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        print(f"error: {out} is a file; --out needs a folder", file=sys.stderr)
+        return 2
+    try:
+        trainer, resumed = _prepare(args, out)
+        out.mkdir(parents=True, exist_ok=True)
+    except UserError as exc:
+        _report(exc, args.config)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot use {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    spec = trainer.spec
     spec.save(out / "config.json")
-    metrics = MetricsWriter(out / "metrics.csv")
+    checkpoint = out / "checkpoint.pt"
+    metrics = MetricsWriter(out / "metrics.csv", resumed)
     bar = ProgressBar(spec.train.iterations, sys.stderr)
     code = 0
     val_loss: float | None = None
     start = 0
     control = TrainControl()
+    interval = args.save_every
+    last_save = time.monotonic()
+
+    def save_if_due(evaluation_follows: bool) -> None:
+        """A periodic checkpoint at a step boundary (after the step's evaluation, if any,
+        so that the saved history holds it) with the metrics rows up to it."""
+        nonlocal last_save
+        if not evaluation_follows and time.monotonic() - last_save >= interval:
+            trainer.save(checkpoint)
+            metrics.sync()
+            last_save = time.monotonic()
+
     try:
-        for event in trainer.run(control):
-            if isinstance(event, ev.Started):
-                start = event.start_iteration
-                print(
-                    f"training {spec.name}: {spec.model.family.upper()} on '{spec.data.name}', "
-                    f"{event.n_parameters} parameters, {event.n_train} train / {event.n_val} "
-                    f"validation series, device {event.device}, {event.dtype}",
-                    file=sys.stderr,
-                )
-            elif isinstance(event, ev.Step):
-                metrics.step(event)
-                bar.update(event, start, val_loss)
-            elif isinstance(event, ev.Eval):
-                val_loss = event.val_loss
-                metrics.evaluation(event)
-            elif isinstance(event, ev.Failed):
-                print(f"\nerror: {event.message}", file=sys.stderr)
-                code = 1
-            elif isinstance(event, ev.Finished):
-                summary = ", ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
-                print(
-                    f"finished in {event.wall_time:.1f} s: loss {event.final_loss:.4g}; {summary}",
-                    file=sys.stderr,
-                )
-    except KeyboardInterrupt:
-        control.stop()
-        print("\ninterrupted: saving the last good weights", file=sys.stderr)
-        code = 130
+        with Interrupts(control) as interrupts:
+            for event in trainer.run(control):
+                if isinstance(event, ev.Started):
+                    start = event.start_iteration
+                    what = "resuming" if resumed is not None else "training"
+                    print(
+                        f"{what} {spec.name}: {spec.model.family.upper()} on "
+                        f"'{spec.data.name}', {event.n_parameters} parameters, "
+                        f"{event.n_train} train / {event.n_val} validation series, device "
+                        f"{event.device}, {event.dtype}; from iteration {start}; "
+                        f"checkpoint every {interval:g} s",
+                        file=sys.stderr,
+                    )
+                elif isinstance(event, ev.Step):
+                    metrics.step(event)
+                    bar.update(event, start, val_loss)
+                    n = event.iteration
+                    save_if_due(n % spec.train.eval_every == 0 or n == spec.train.iterations)
+                elif isinstance(event, ev.Eval):
+                    val_loss = event.val_loss
+                    metrics.evaluation(event)
+                    save_if_due(False)
+                elif isinstance(event, ev.Failed):
+                    print(f"\nerror: {event.message}", file=sys.stderr)
+                    code = 1
+                elif isinstance(event, ev.Stopped) and interrupts.count:
+                    code = 130
+                elif isinstance(event, ev.Finished):
+                    summary = ", ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
+                    print(
+                        f"finished in {event.wall_time:.1f} s: loss {event.final_loss:.4g}; "
+                        f"{summary}",
+                        file=sys.stderr,
+                    )
+            metrics.close()
+            path = trainer.save(checkpoint)
+    except OSError as exc:
+        print(f"\nerror: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     finally:
-        metrics.close()
-    path = trainer.save(out / "checkpoint.pt")
-    print(f"checkpoint: {path}\nmetrics:    {out / 'metrics.csv'}", file=sys.stderr)
+        if not metrics.fh.closed:
+            metrics.close()
+    print(f"checkpoint: {path} (iteration {trainer.iteration})", file=sys.stderr)
+    print(f"metrics:    {out / 'metrics.csv'}", file=sys.stderr)
     return code
 
 
@@ -194,9 +351,23 @@ def demos(args: argparse.Namespace) -> int:
 def gui(args: argparse.Namespace) -> int:
     from ndestudio.gui.app import run
 
-    spec = RunSpec.load(args.config) if getattr(args, "config", None) else None
+    try:
+        spec = RunSpec.load(args.config) if getattr(args, "config", None) else None
+    except SpecError as exc:
+        _report(exc, args.config)
+        return 2
     project = Path(args.project) if getattr(args, "project", None) else None
     return run(project=project, spec=spec, autotrain=getattr(args, "train", False))
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,6 +387,22 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--out", required=True, help="folder for checkpoint.pt and metrics.csv")
     p_train.add_argument("--iterations", type=int, help="override the config's iteration count")
     p_train.add_argument("--device", help="override the device: auto, cpu, cuda, cuda:N")
+    again = p_train.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint (same config; --iterations may "
+        "raise the total)",
+    )
+    again.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p_train.add_argument(
+        "--save-every",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="write the checkpoint this often while training (default 60): a kill loses at "
+        "most this much training",
+    )
     p_train.set_defaults(func=train)
     p_export = sub.add_parser(
         "export", help="export a trained checkpoint as a TorchScript file, verified"
@@ -242,6 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        return gui(args)
-    return int(args.func(args))
+    try:
+        if args.command is None:
+            return gui(args)
+        return int(args.func(args))
+    except KeyboardInterrupt:  # before training started (while importing torch, say)
+        print("\ninterrupted", file=sys.stderr)
+        return 130

@@ -7,22 +7,33 @@ import random
 import numpy as np
 import torch
 
+from ndestudio.core.errors import UserError
+
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class DeviceError(UserError, RuntimeError):
+    """A device that this machine does not have."""
 
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks the first CUDA device when one is usable, else the CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(
+            f"device {name!r} is not a device name: use auto, cpu, cuda or cuda:N"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} was asked for, but CUDA is not available here")
+        raise DeviceError(f"device {name!r} was asked for, but CUDA is not available here")
     if (
         device.type == "cuda"
         and device.index is not None
         and device.index >= torch.cuda.device_count()
     ):
-        raise RuntimeError(
+        raise DeviceError(
             f"device {name!r} does not exist: {torch.cuda.device_count()} CUDA device(s)"
         )
     return device

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,8 @@ from ndestudio.core.export.formats import (
 )
 from ndestudio.core.export.options import ExportError, ExportOptions, resolve_solver
 from ndestudio.core.export.verify import CaseResult, compare, make_cases, run_fresh_process
+from ndestudio.core.files import temporary_beside
+from ndestudio.core.solvers import SolverFailure
 from ndestudio.core.specs import RunSpec, SolverSpec, SpecError, validate
 from ndestudio.core.training.checkpoint import CheckpointError, load_checkpoint
 from ndestudio.core.training.tasks import Task, task_class
@@ -124,7 +125,10 @@ def _task(spec: RunSpec, state: dict[str, torch.Tensor]) -> Task:
         data = load_dataset(spec.data)
     except DataFileError as exc:
         raise ExportError(f"the training data is needed for its normalisation: {exc}") from None
-    task = task_class(spec)(spec, data, torch.device("cpu"), dtype, generator)
+    try:
+        task = task_class(spec)(spec, data, torch.device("cpu"), dtype, generator)
+    except ValueError as exc:
+        raise ExportError(f"the training data does not fit the model: {exc}") from None
     try:
         task.model.load_state_dict(state)
     except RuntimeError as exc:
@@ -179,18 +183,23 @@ def export_trained(
         ),
     }
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        tmp = temporary_beside(out)
     except OSError as exc:
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
         try:
             fmt.save(module, tmp, extra)
         except OSError as exc:
             raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
-        with torch.no_grad():
-            cases = make_cases(task, solver)
+        try:
+            with torch.no_grad():
+                cases = make_cases(task, solver)
+        except (SolverFailure, RuntimeError, ValueError) as exc:
+            raise ExportError(
+                f"the trained model cannot be solved with {solver.method} to verify the "
+                f"export ({exc}): its dynamics probably became stiff. Export with another "
+                "solver or more steps allowed (max_num_steps), or retrain"
+            ) from None
         try:
             results = run_fresh_process(fmt, tmp, cases)
         except RuntimeError as exc:

@@ -8,7 +8,7 @@ from ndestudio.core.solvers.catalog import (
     check_solver,
     methods_for,
 )
-from ndestudio.core.solvers.ode import solve_ode
+from ndestudio.core.solvers.ode import SolverFailure, solve_ode
 from ndestudio.core.solvers.paths import CDEField, ControlPath, control_path, path_coefficients
 from ndestudio.core.solvers.sde import brownian_motion, sde_step_grid, solve_sde
 from ndestudio.core.solvers.stats import Probe, SolveStats
@@ -22,6 +22,7 @@ __all__ = [
     "MethodInfo",
     "Probe",
     "SolveStats",
+    "SolverFailure",
     "brownian_motion",
     "check_solver",
     "control_path",

@@ -14,6 +14,11 @@ from ndestudio.core.solvers.stats import Probe
 from ndestudio.core.specs import SolverSpec
 
 
+class SolverFailure(RuntimeError):
+    """The solver broke down on the learned dynamics ("max_num_steps exceeded", "underflow
+    in dt"): torchdiffeq says so with an ``AssertionError``, which this layer names."""
+
+
 class _InstrumentedField:
     """Wraps a vector field ``f(t, y)``: counts evaluations, records steps, checks for a stop.
 
@@ -94,6 +99,8 @@ def solve_ode(
     )
     try:
         return _odeint(wrapped, field, y0, t, spec, kwargs, options, extra_adjoint_params)
+    except AssertionError as exc:
+        raise SolverFailure(str(exc) or "the solver failed") from exc
     finally:
         wrapped.vjps.close()
 

@@ -63,17 +63,25 @@ def non_finite(iteration: int, what: str, spec: RunSpec) -> Failed:
     )
 
 
-def solver_failure(iteration: int, error: BaseException, spec: RunSpec) -> Failed:
+def solver_failure(
+    iteration: int, error: BaseException, spec: RunSpec, during: str = "training"
+) -> Failed:
+    """``during``: "training" (a step's solve; the weights from before it are put back) or
+    "evaluation" (the validation solve after step ``iteration``; that step's weights stay)."""
     text = str(error) or type(error).__name__
+    when = (
+        f"iteration {iteration}"
+        if during == "training"
+        else f"the evaluation after {iteration} steps"
+    )
     if "underflow" in text:
-        reason = f"The adaptive solver's step size underflowed at iteration {iteration} ({text})"
+        reason = f"The adaptive solver's step size underflowed at {when} ({text})"
     elif "max_num_steps" in text:
         reason = (
-            f"The solver needed more than max_num_steps={spec.solver.max_num_steps} steps at "
-            f"iteration {iteration}"
+            f"The solver needed more than max_num_steps={spec.solver.max_num_steps} steps at {when}"
         )
     else:
-        reason = f"The solve failed at iteration {iteration}: {text}"
+        reason = f"The solve failed at {when}: {text}"
     return Failed(
         iteration,
         reason + ": the learned dynamics probably became stiff. The last good weights were kept.",

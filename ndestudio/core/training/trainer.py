@@ -22,7 +22,11 @@ from ndestudio.core.device import (
 )
 from ndestudio.core.solvers import Probe, SolveStats
 from ndestudio.core.specs import RunSpec, validate
-from ndestudio.core.training.checkpoint import load_checkpoint, save_checkpoint
+from ndestudio.core.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 from ndestudio.core.training.diagnostics import GradientNorms, non_finite, solver_failure
 from ndestudio.core.training.optim import make_optimizer, make_schedule
 from ndestudio.core.training.tasks import Task, task_class
@@ -131,6 +135,9 @@ class Trainer:
                 except StopRequested:
                     yield ev.Stopped(self.iteration)
                     return
+                except _SOLVER_ERRORS as exc:  # the weights are those of a finite step: kept
+                    yield solver_failure(self.iteration, exc, self.spec, during="evaluation")
+                    return
                 yield evaluation
         metrics = dict(self.last_eval.metrics) if self.last_eval else {}
         if self.last_eval:
@@ -208,13 +215,37 @@ class Trainer:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, dataset: TimeSeriesDataset | None = None) -> Trainer:
+        """The run a checkpoint holds, ready to continue. A checkpoint that does not fit the
+        model its own spec describes gives a :class:`CheckpointError`; the spec's data must
+        load (a :class:`UserError` says why not)."""
         ckpt = load_checkpoint(path)
         trainer = cls(ckpt.spec, dataset)
-        trainer.model.load_state_dict(ckpt.model)
-        trainer.optimizer.load_state_dict(ckpt.optimizer)
-        trainer.schedule.load_state_dict(ckpt.schedule)
+        try:
+            trainer.model.load_state_dict(ckpt.model)
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"{path}: the weights do not fit the model its run spec describes "
+                f"({_first_lines(exc)})"
+            ) from None
+        try:
+            trainer.optimizer.load_state_dict(ckpt.optimizer)
+            trainer.schedule.load_state_dict(ckpt.schedule)
+            trainer.generator.set_state(ckpt.generator)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise CheckpointError(
+                f"{path}: its optimiser, schedule or random state does not fit the run "
+                f"({_first_lines(exc)})"
+            ) from None
+        for param, state in trainer.optimizer.state.items():
+            if any(
+                isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape != param.shape
+                for v in state.values()
+            ):
+                raise CheckpointError(
+                    f"{path}: its optimiser state does not fit the model's weights "
+                    "(tensor shapes differ)"
+                )
         trainer.iteration = ckpt.iteration
-        trainer.generator.set_state(ckpt.generator)
         for key in HISTORY_KEYS:
             trainer.history[key] = list(ckpt.history.get(key, []))
         for key, values in ckpt.history.items():
@@ -222,3 +253,8 @@ class Trainer:
                 trainer.eval_history[key[5:]] = list(values)
         trainer._last_good = [p.detach().clone() for p in trainer.params]
         return trainer
+
+
+def _first_lines(exc: BaseException, lines: int = 3) -> str:
+    text = " ".join(str(exc).split("\n")[:lines]).strip()
+    return text[:400] or type(exc).__name__
