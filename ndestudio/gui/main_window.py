@@ -548,7 +548,7 @@ class MainWindow(QMainWindow):
         self.failure_box = box
 
     def _show_problem(self, message: str) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, "NDE Studio", message, parent=self)
+        box = QMessageBox(QMessageBox.Icon.Warning, "NDE Studio", message, parent=self)
         box.open()
         self.failure_box = box
 
@@ -640,9 +640,11 @@ class MainWindow(QMainWindow):
         Touches no widget, so it may run in the event loop's executor.
         """
         has_weights = self.session.trainer is not None
-        if has_weights:
-            self.session.save_checkpoint(checkpoint_path(path))
-        save_project(path, spec, has_weights, ui)
+        write_project = functools.partial(save_project, path, spec, has_weights, ui)
+        if has_weights:  # the weights first (both atomically): the project names them
+            self.session.save_checkpoint(checkpoint_path(path), then=write_project)
+        else:
+            write_project()
 
     def _saved_as(self, path: Path) -> None:
         self.project_path = path
@@ -659,12 +661,13 @@ class MainWindow(QMainWindow):
     @staticmethod
     def _read_project(path: Path) -> tuple[Project, Trainer | None]:
         """The project file and its trained run; a ``ProjectError`` says what is wrong."""
-        from ndestudio.core.training import CheckpointError, Trainer
+        from ndestudio.core.errors import UserError
+        from ndestudio.core.training import Trainer
 
         project = load_project(path)
         try:
             trainer = Trainer.from_checkpoint(project.checkpoint) if project.checkpoint else None
-        except CheckpointError as exc:
+        except UserError as exc:  # a damaged checkpoint, or its data that cannot be loaded
             raise ProjectError(str(exc)) from exc
         return project, trainer
 

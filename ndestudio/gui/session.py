@@ -8,6 +8,7 @@ when it ends; closing the window stops it and waits.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from ndestudio.core import events as ev
 from ndestudio.core.control import TrainControl
+from ndestudio.core.errors import UserError
 from ndestudio.core.specs import RunSpec, SpecError, validate
 from ndestudio.gui.worker import TrainingWorker
 
@@ -92,8 +94,11 @@ class Session(QObject):
 
             try:
                 self.trainer = Trainer(self.spec, dataset)
-            except (SpecError, RuntimeError, ValueError) as exc:
+            except UserError as exc:  # the data, say: the message says what is wrong
                 self.problem.emit(f"The run cannot start: {exc}")
+                return False
+            except (RuntimeError, ValueError) as exc:
+                self.problem.emit(f"The run could not start (a bug; please report it): {exc!r}")
                 return False
             self.run_reset.emit()
         assert self.trainer is not None
@@ -175,8 +180,10 @@ class Session(QObject):
 
     # Saving --------------------------------------------------------------------------------
 
-    def save_checkpoint(self, path: Path) -> bool:
-        """Write the trainer's checkpoint; during a run, at the next step boundary.
+    def save_checkpoint(self, path: Path, then: Callable[[], None] | None = None) -> bool:
+        """Write the trainer's checkpoint, then call ``then``; during a run both happen on
+        the worker at the next step boundary, so that whatever ``then`` writes (a project
+        file naming the checkpoint) never exists before the checkpoint does.
 
         Returns True when written now, False when scheduled (``saved`` fires later) or
         when there is nothing to save.
@@ -184,8 +191,10 @@ class Session(QObject):
         if self.trainer is None:
             return False
         if self.state == "running" and self.worker is not None:
-            self.worker.request_save(path)
+            self.worker.request_save(path, then)
             return False
         # Idle or paused: the trainer is not changing its weights.
         self.trainer.save(path)
+        if then is not None:
+            then()
         return True

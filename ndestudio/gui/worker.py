@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,22 +40,26 @@ class TrainingWorker(QObject):
         self.control = control
         self.interval = 1.0 / max_rate
         self._save_lock = threading.Lock()
-        self._save_to: Path | None = None
+        self._save_to: tuple[Path, Callable[[], None] | None] | None = None
 
-    def request_save(self, path: Path) -> None:
-        """Ask for a checkpoint at the next step boundary (thread-safe)."""
+    def request_save(self, path: Path, then: Callable[[], None] | None = None) -> None:
+        """Ask for a checkpoint at the next step boundary (thread-safe); ``then`` runs on
+        this thread once it is written (e.g. the project file that refers to it)."""
         with self._save_lock:
-            self._save_to = Path(path)
+            self._save_to = (Path(path), then)
 
     def _save_if_requested(self) -> None:
         with self._save_lock:
-            path, self._save_to = self._save_to, None
-        if path is None:
+            request, self._save_to = self._save_to, None
+        if request is None:
             return
+        path, then = request
         try:
             self.trainer.save(path)
+            if then is not None:
+                then()
         except OSError as exc:
-            self.save_failed.emit(f"{path}: {exc.strerror or exc}")
+            self.save_failed.emit(f"{exc.filename or path}: {exc.strerror or exc}")
         else:
             self.saved.emit(str(path))
 
