@@ -19,7 +19,7 @@ def test_checkpoint_round_trip_and_resume(family, tmp_path):
 
     ckpt = load_checkpoint(path)  # torch.load(weights_only=True) inside
     assert ckpt.spec == trainer.spec and ckpt.iteration == 6
-    assert ckpt.history["loss"] == trainer.history["loss"]
+    assert ckpt.history["loss"] == list(trainer.history["loss"])
 
     restored = Trainer.from_checkpoint(path)
     for (name, a), b in zip(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def save_checkpoint(
     optimizer: dict[str, Any],
     schedule: dict[str, Any],
     iteration: int,
-    history: dict[str, list[float]],
+    history: Mapping[str, Sequence[float]],
     generator: torch.Tensor,
 ) -> Path:
     payload = {
@@ -59,7 +60,7 @@ def save_checkpoint(
         "optimizer": optimizer,
         "schedule": schedule,
         "iteration": iteration,
-        "history": {k: [float(x) for x in v] for k, v in history.items()},
+        "history": {k: [float(x) for x in v] for k, v in history.items()},  # plain lists
         "generator": generator,
     }
     return atomic_write(Path(path), lambda fh: torch.save(payload, fh))

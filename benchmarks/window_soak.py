@@ -1,0 +1,90 @@
+"""The window over a long run: resident memory (RSS) while training with live plots.
+
+Opens the main window (offscreen unless a display is set), trains the spiral demo with an
+evaluation every 5 steps (so every plot redraws) and the one-minute autosave running, and
+prints RSS and the step count every ``--sample`` seconds; at the end, the slope over the
+run after the first ``--warmup`` seconds in MB per hour and bytes per step. What a run must
+keep grows with it: its per-step history (7 doubles, 56 bytes a step, in the trainer) and the
+plots' buffers; everything else stays flat.
+
+    python benchmarks/window_soak.py [--minutes 60] [--sample 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096 / 2**20
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
+    parser.add_argument("--warmup", type=float, default=120.0, help="seconds left out of the fit")
+    args = parser.parse_args()
+
+    import numpy as np
+    from PySide6.QtCore import QSettings, QTimer
+
+    from ndestudio.gui.app import make_app
+    from ndestudio.gui.main_window import MainWindow, default_spec
+
+    app = make_app()
+    tmp = Path(tempfile.mkdtemp())
+    spec = default_spec()
+    spec.train.iterations = 10**8
+    spec.train.eval_every = 5
+    window = MainWindow(spec, settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
+    window.autosave_dir = tmp / "autosave"
+    window.show()
+    samples: list[tuple[float, int, float]] = []
+    start = time.perf_counter()
+    print(f"{'minutes':>8s} {'steps':>9s} {'RSS MB':>8s}", flush=True)
+
+    def sample() -> None:
+        trainer = window.session.trainer
+        steps = trainer.iteration if trainer is not None else 0
+        elapsed = time.perf_counter() - start
+        samples.append((elapsed, steps, rss_mb()))
+        print(f"{elapsed / 60:8.1f} {steps:9d} {samples[-1][2]:8.1f}", flush=True)
+        if elapsed >= args.minutes * 60:
+            finish()
+
+    def finish() -> None:
+        timer.stop()
+        window.session.stop()
+        steady = np.array([s for s in samples if s[0] >= args.warmup])
+        per_hour = np.polyfit(steady[:, 0] / 3600, steady[:, 2], 1)[0]
+        per_step = np.polyfit(steady[:, 1], steady[:, 2], 1)[0] * 2**20
+        print(
+            f"window soak: {samples[-1][0] / 60:.1f} min, {samples[-1][1]} steps, RSS "
+            f"{steady[0, 2]:.1f} -> {steady[-1, 2]:.1f} MB "
+            f"(peak {max(s[2] for s in samples):.1f}); "
+            f"slope {per_hour:.1f} MB/hour, {per_step:.0f} bytes/step",
+            flush=True,
+        )
+        window.close()
+        app.quit()
+
+    timer = QTimer()
+    timer.timeout.connect(sample)
+    timer.start(int(args.sample * 1000))
+    window.train()
+    sample()
+    app.exec()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
