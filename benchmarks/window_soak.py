@@ -45,6 +45,9 @@ def main() -> int:
     spec = default_spec()
     spec.train.iterations = 10**8
     spec.train.eval_every = 5
+    # The demo's preset at a constant, gentler rate with clipping: it stays stable for hours
+    # (the preset's 0.03 meant for 300 steps diverged after ~20 000 here).
+    spec.train.schedule, spec.train.lr, spec.train.grad_clip = "constant", 0.005, 1.0
     window = MainWindow(spec, settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
     window.autosave_dir = tmp / "autosave"
     window.show()
@@ -53,6 +56,9 @@ def main() -> int:
     print(f"{'minutes':>8s} {'steps':>9s} {'RSS MB':>8s}", flush=True)
 
     def sample() -> None:
+        if window.session.state == "idle":  # the run ended (a failure): say so, go on
+            print(f"run ended at {window.session.trainer.iteration}; continuing", flush=True)
+            window.train()
         trainer = window.session.trainer
         steps = trainer.iteration if trainer is not None else 0
         elapsed = time.perf_counter() - start
