@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ndestudio import __version__
@@ -60,7 +61,10 @@ def save_checkpoint(
         "optimizer": optimizer,
         "schedule": schedule,
         "iteration": iteration,
-        "history": {k: [float(x) for x in v] for k, v in history.items()},  # plain lists
+        # float64 tensors: a long run's history is saved without a Python float per value.
+        "history": {
+            k: torch.from_numpy(np.asarray(v, dtype=np.float64).copy()) for k, v in history.items()
+        },
         "generator": generator,
     }
     return atomic_write(Path(path), lambda fh: torch.save(payload, fh))
@@ -187,10 +191,12 @@ def _payload_problems(payload: dict[str, Any]) -> list[str]:
                 "finite weights)"
             )
     history = payload["history"]
-    if not all(
-        isinstance(v, list) and all(isinstance(x, float) for x in v) for v in history.values()
-    ):
-        problems.append("its history is not lists of numbers")
+    for key, values in history.items():
+        if isinstance(values, torch.Tensor) and values.dtype == torch.float64 and values.dim() == 1:
+            history[key] = values.tolist()
+        elif not (isinstance(values, list) and all(isinstance(x, float) for x in values)):
+            problems.append("its history is not lists of numbers")
+            break
     generator = payload["generator"]
     if generator.dtype != torch.uint8 or generator.dim() != 1:
         problems.append("the random generator's state is not a byte tensor")
