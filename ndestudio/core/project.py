@@ -54,31 +54,69 @@ def save_project(
 
 
 def load_project(path: Path) -> Project:
+    """Read a project file; anything wrong with it gives a :class:`ProjectError` naming it."""
+    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise ProjectError(f"{path}: cannot read ({exc.strerror})") from None
+        raise ProjectError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    text = _decoded(raw, path)
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProjectError(
             f"{path}, line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})"
         ) from None
+    except RecursionError:
+        raise ProjectError(f"{path}: the JSON is nested too deeply to be a project") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ProjectError(f"{path}: not an NDE Studio project")
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise ProjectError(
-            f"{path}: project format {payload.get('format_version')} is not supported"
-        )
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise ProjectError(f"{path}: project format {str(version)[:40]!r} is not supported")
+    if "spec" not in payload:
+        raise ProjectError(f"{path}: the project has no run spec ('spec' is missing)")
     try:
         spec = RunSpec.from_dict(payload["spec"])
     except SpecError as exc:
         raise ProjectError(f"{path}: {exc}") from None
-    checkpoint = None
-    if payload.get("checkpoint"):
-        checkpoint = path.parent / payload["checkpoint"]
-        if not checkpoint.exists():
-            raise ProjectError(f"{path}: its weights file {checkpoint.name} is missing")
     ui = payload.get("ui")
-    ui = ui if isinstance(ui, dict) else {}
-    return Project(spec, checkpoint, ui)
+    return Project(
+        spec, _weights_file(path, payload.get("checkpoint")), ui if isinstance(ui, dict) else {}
+    )
+
+
+def _decoded(raw: bytes, path: Path) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ProjectError(f"{path}: the text is UTF-16; a project file is UTF-8")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ProjectError(f"{path}: not UTF-8 text (byte {exc.start + 1})") from None
+    if "\0" in text:
+        raise ProjectError(f"{path}: holds NUL characters; not a project file")
+    return text
+
+
+def _weights_file(path: Path, name: Any) -> Path | None:
+    """The weights file a project names: only a plain file name beside the project, so that a
+    project file cannot make NDE Studio read a file from anywhere else."""
+    if name is None or name == "":
+        return None
+    if not isinstance(name, str):
+        raise ProjectError(f"{path}: 'checkpoint' must be a file name, got {type(name).__name__}")
+    folder = path.parent.resolve()
+    candidate = path.parent / name
+    if (
+        Path(name).name != name
+        or name in (".", "..")
+        or "\\" in name
+        or candidate.resolve().parent != folder
+    ):
+        raise ProjectError(
+            f"{path}: refers to a weights file outside the project's folder ({name[:80]!r}); "
+            "only a file next to the project is loaded"
+        )
+    if not candidate.is_file():
+        raise ProjectError(f"{path}: its weights file {name} is missing")
+    return candidate
