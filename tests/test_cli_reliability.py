@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from ndestudio import cli
 from ndestudio.core.export import ExportError, ExportOptions, export_checkpoint
@@ -165,3 +167,31 @@ def test_a_solver_failure_during_evaluation_still_saves_the_checkpoint(
         export_checkpoint(out / "checkpoint.pt", tmp_path / "m.pt", ExportOptions(max_num_steps=1))
     assert not (tmp_path / "m.pt").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_every_bad_input_is_one_message_and_exit_2(tmp_path, capsys):
+    """The CLI prints a user's error as one message naming the file: never a traceback."""
+    data = tmp_path / "series.csv"
+    data.write_text("series,time,x\na,0,1\na,1\n")
+    config = json.loads(Path(SPIRAL).read_text())
+    config["data"] = {"source": "file", "path": str(data)}
+    config["train"]["window"] = None
+    bad_data = tmp_path / "data.json"
+    bad_data.write_text(json.dumps(config))
+    utf16 = tmp_path / "utf16.json"
+    utf16.write_bytes(Path(SPIRAL).read_text().encode("utf-16"))
+    scripted = tmp_path / "model.pt"
+    torch.jit.script(torch.nn.Linear(2, 2)).save(str(scripted))
+    cases = [
+        (["train", str(bad_data), "--out", str(tmp_path / "a")], f"{data}, line 3: 2 cells"),
+        (["train", str(utf16), "--out", str(tmp_path / "b")], str(utf16)),
+        (["gui", "--config", str(utf16)], str(utf16)),
+        (["export", str(scripted), "--out", str(tmp_path / "m.pt")], "exported TorchScript"),
+        (["train", SPIRAL, "--out", str(tmp_path / "c"), "--device", "cuda:x"], "cuda:x"),
+    ]
+    for argv, fragment in cases:
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert fragment in err and "Traceback" not in err, err
+        assert "error: " in err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -69,6 +69,8 @@ def load_project(path: Path) -> Project:
         ) from None
     except RecursionError:
         raise ProjectError(f"{path}: the JSON is nested too deeply to be a project") from None
+    except ValueError as exc:  # e.g. an integer of more than 4 300 digits
+        raise ProjectError(f"{path}: invalid JSON ({exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ProjectError(f"{path}: not an NDE Studio project")
     version = payload.get("format_version")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -171,17 +172,32 @@ class RunSpec:
             raise SpecError(
                 [f"{source}, line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})"]
             ) from None
+        except RecursionError:
+            raise SpecError([f"{source}: the JSON is nested too deeply to be a config"]) from None
+        except ValueError as exc:  # e.g. an integer of more than 4 300 digits
+            raise SpecError([f"{source}: invalid JSON ({exc})"]) from None
         if not isinstance(data, dict):
             raise SpecError([f"{source}: expected a JSON object at the top level"])
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except SpecError as exc:
+            if len(exc.problems) == 1:  # (several are listed under the file's name)
+                raise SpecError([f"{source}: {exc.problems[0]}"]) from None
+            raise
 
     @classmethod
     def load(cls, path: str | Path) -> RunSpec:
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except OSError as exc:
-            raise SpecError([f"{path}: cannot read ({exc.strerror})"]) from None
+            raise SpecError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise SpecError([f"{path}: the text is UTF-16; save the config as UTF-8"])
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SpecError([f"{path}: not UTF-8 text (byte {exc.start + 1})"]) from None
         return cls.from_json(text, source=str(path))
 
     def save(self, path: str | Path) -> None:
@@ -304,6 +320,7 @@ def validate(spec: RunSpec) -> None:
             p.append(f"latent SDE likelihood std must be > 0, got {m.sde.likelihood_std}")
         if m.sde.kl_weight < 0 or m.sde.kl_anneal_iterations < 0:
             p.append("latent SDE KL weight and annealing iterations must be ≥ 0")
+    _check_numbers(p, spec)
     if not 0 <= m.sde.average_decay < 1:
         p.append(f"generator averaging decay must be in [0, 1), got {m.sde.average_decay}")
     if d.n_series < 4:
@@ -338,12 +355,61 @@ def validate(spec: RunSpec) -> None:
         p.append(f"gradient clipping must be > 0 (or unset), got {t.grad_clip}")
     if t.weight_decay < 0:
         p.append(f"weight decay must be ≥ 0, got {t.weight_decay}")
-    if t.threads < 1:
-        p.append(f"torch threads must be ≥ 1, got {t.threads}")
+    if not 1 <= t.threads <= MAX_THREADS:
+        p.append(f"torch threads must be between 1 and {MAX_THREADS}, got {t.threads}")
     if not (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:")):
         p.append(f"device must be auto, cpu, cuda or cuda:N; got {t.device!r}")
+    if not p:  # (sizes are known to be sound: estimate what they need)
+        from ndestudio.core.budget import budget_problems
+
+        p.extend(budget_problems(spec))
     if p:
         raise SpecError(p)
+
+
+MAX_THREADS = 1024
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64-bit seeds
+MAX_COUNT = 10**12  # iterations, evaluation interval, steps: beyond any run
+
+
+def _check_numbers(p: list[str], spec: RunSpec) -> None:
+    """Settings that JSON can make infinite, NaN or astronomically large."""
+    m, s, d, t = spec.model, spec.solver, spec.data, spec.train
+    floats: dict[str, float | None] = {
+        "solver rtol": s.rtol,
+        "solver atol": s.atol,
+        "solver step_size": s.step_size,
+        "solver min_step": s.min_step,
+        "data noise": d.noise,
+        "learning rate": t.lr,
+        "weight decay": t.weight_decay,
+        "gradient clipping": t.grad_clip,
+        "SDE initial_init_scale": m.sde.initial_init_scale,
+        "SDE field_init_scale": m.sde.field_init_scale,
+        "SDE gradient_penalty": m.sde.gradient_penalty,
+        "SDE discriminator_lr_ratio": m.sde.discriminator_lr_ratio,
+        "latent SDE likelihood_std": m.sde.likelihood_std,
+        "latent SDE kl_weight": m.sde.kl_weight,
+    }
+    for i, span_end in enumerate(d.t_span or []):
+        floats[f"time span [{i}]"] = span_end
+    for i, beta in enumerate(t.betas or []):
+        floats[f"Adam beta [{i}]"] = beta
+    for label, number in floats.items():
+        if number is not None and not math.isfinite(number):
+            p.append(f"{label} must be a finite number, got {number}")
+    for label, seed in (("training seed", t.seed), ("data seed", d.seed)):
+        if not 0 <= seed <= MAX_SEED:
+            p.append(f"{label} must be between 0 and 2**63 - 1, got {seed}")
+    counts: tuple[tuple[str, int | None], ...] = (
+        ("iterations", t.iterations),
+        ("evaluation interval", t.eval_every),
+        ("max_num_steps", s.max_num_steps),
+        ("latent SDE KL annealing iterations", m.sde.kl_anneal_iterations),
+    )
+    for name, count in counts:
+        if count is not None and count > MAX_COUNT:
+            p.append(f"{name} must be at most 10**12, got {count}")
 
 
 def _check_network(p: list[str], label: str, net: NetworkSpec) -> None:
