@@ -178,6 +178,12 @@ def test_every_bad_input_is_one_message_and_exit_2(tmp_path, capsys):
     config["train"]["window"] = None
     bad_data = tmp_path / "data.json"
     bad_data.write_text(json.dumps(config))
+    rows = [f"s{i},{t},{i + t},,up" for i in range(8) for t in range(5)]
+    empty = tmp_path / "empty_channel.csv"
+    empty.write_text("series,time,x,y,label\n" + "\n".join(rows) + "\n")
+    config["data"]["path"] = str(empty)
+    unobserved = tmp_path / "unobserved.json"
+    unobserved.write_text(json.dumps(config))
     utf16 = tmp_path / "utf16.json"
     utf16.write_bytes(Path(SPIRAL).read_text().encode("utf-16"))
     scripted = tmp_path / "model.pt"
@@ -185,6 +191,10 @@ def test_every_bad_input_is_one_message_and_exit_2(tmp_path, capsys):
     cases = [
         (["train", str(bad_data), "--out", str(tmp_path / "a")], f"{data}, line 3: 2 cells"),
         (["train", str(utf16), "--out", str(tmp_path / "b")], str(utf16)),
+        (
+            ["train", str(unobserved), "--out", str(tmp_path / "b")],
+            f"{empty}: channel 'y' is never observed",
+        ),
         (["gui", "--config", str(utf16)], str(utf16)),
         (["export", str(scripted), "--out", str(tmp_path / "m.pt")], "exported TorchScript"),
         (["train", SPIRAL, "--out", str(tmp_path / "c"), "--device", "cuda:x"], "cuda:x"),

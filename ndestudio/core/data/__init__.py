@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ndestudio.core.data.checks import DataError, check_training_data
 from ndestudio.core.data.dataset import TimeSeriesDataset
 from ndestudio.core.data.demos import DEMOS, Demo, make_demo
 from ndestudio.core.data.files import DataFileError, load_csv
@@ -19,9 +20,11 @@ def load_dataset(spec: DataSpec) -> TimeSeriesDataset:
 
 __all__ = [
     "DEMOS",
+    "DataError",
     "DataFileError",
     "Demo",
     "TimeSeriesDataset",
+    "check_training_data",
     "load_csv",
     "load_dataset",
     "make_demo",

@@ -13,7 +13,7 @@ import torch
 
 from ndestudio.core import events as ev
 from ndestudio.core.control import StopRequested, TrainControl
-from ndestudio.core.data import TimeSeriesDataset, load_dataset
+from ndestudio.core.data import TimeSeriesDataset, check_training_data, load_dataset
 from ndestudio.core.device import (
     describe_device,
     resolve_device,
@@ -53,6 +53,7 @@ class Trainer:
         self.dtype = resolve_dtype(spec.train.dtype)
         self.generator = seed_everything(spec.train.seed)
         self.dataset = dataset if dataset is not None else load_dataset(spec.data)
+        check_training_data(self.dataset, self.spec)  # bad data is named, not blamed on the model
         task_cls = task_class(spec)
         self.task: Task = task_cls(self.spec, self.dataset, self.device, self.dtype, self.generator)
         self.model = self.task.model
