@@ -13,6 +13,7 @@ plots' buffers; everything else stays flat.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import sys
 import tempfile
@@ -32,6 +33,12 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
     parser.add_argument("--warmup", type=float, default=120.0, help="seconds left out of the fit")
+    parser.add_argument(
+        "--trim",
+        action="store_true",
+        help="return freed heap memory to the system (glibc malloc_trim) before each sample, "
+        "so that RSS counts live memory rather than the allocator's free lists",
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -61,6 +68,8 @@ def main() -> int:
             window.train()
         trainer = window.session.trainer
         steps = trainer.iteration if trainer is not None else 0
+        if args.trim:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
         elapsed = time.perf_counter() - start
         samples.append((elapsed, steps, rss_mb()))
         print(f"{elapsed / 60:8.1f} {steps:9d} {samples[-1][2]:8.1f}", flush=True)

@@ -253,8 +253,9 @@ def test_autosave_during_a_run_can_be_restored(make_window, qtbot):
     window.autosave()  # what the one-minute timer calls
     project = window.autosave_dir / "autosave.ndeproj"
     weights = project.with_suffix(".pt")
-    qtbot.waitUntil(weights.exists, timeout=30_000)  # written by the worker between two steps
-    assert project.exists()
+    # Both written by the worker between two steps: the weights first, then the project.
+    qtbot.waitUntil(project.exists, timeout=30_000)
+    assert weights.exists()
     assert window.project_path is None and window.dirty  # the user's project is untouched
     _stop(window, qtbot)
     restored = make_window()
