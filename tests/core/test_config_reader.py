@@ -14,6 +14,7 @@ from ndestudio.core.budget import budget_problems
 from ndestudio.core.presets import preset
 from ndestudio.core.specs import RunSpec, SpecError, validate
 from tests.conftest import small_spec
+from tests.strategies import JSON_VALUES
 
 ROOT = Path(__file__).resolve().parents[2]
 SPIRAL = ROOT / "resources/configs/ode_spiral.json"
@@ -107,17 +108,6 @@ def test_text_that_is_not_a_utf8_json_object_names_the_file(tmp_path):
         assert str(path) in message and fragment in message, message
 
 
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats()
-    | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
-    max_leaves=10,
-)
-
-
 def _setting_paths() -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
 
@@ -136,7 +126,7 @@ def _setting_paths() -> list[tuple[str, ...]]:
 @given(
     family=st.sampled_from(["ode", "cde", "sde"]),
     path=st.sampled_from(_setting_paths()),
-    value=JSON,
+    value=JSON_VALUES,
 )
 def test_any_value_anywhere_gives_a_spec_or_a_spec_error(family, path, value):
     data = preset(family).to_dict()

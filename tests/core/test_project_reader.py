@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from ndestudio.core.project import ProjectError, load_project, save_project
 from ndestudio.core.specs import RunSpec
+from tests.strategies import JSON_VALUES
 
 
 def _project(**changes: object) -> dict:
@@ -100,22 +101,13 @@ def test_absolute_paths_and_symlinks_out_of_the_folder_are_refused(tmp_path):
     _refused(_write(inner, _project(checkpoint="link.pt")), "outside the project's folder")
 
 
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats()
-    | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
-    max_leaves=12,
-)
 SPEC_KEYS = ["name", "model", "solver", "data", "train", "model.network", "train.lr", "data.path"]
 
 
 @settings(max_examples=150, deadline=None)
 @given(
     key=st.sampled_from(["spec", "checkpoint", "ui", "format_version", *SPEC_KEYS]),
-    value=JSON,
+    value=JSON_VALUES,
     text=st.one_of(st.none(), st.text(max_size=60)),
 )
 def test_any_project_file_gives_a_project_or_a_project_error(key, value, text):
