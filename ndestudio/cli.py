@@ -222,7 +222,16 @@ def _prepare(args: argparse.Namespace, out: Path) -> tuple[Trainer, int | None]:
                 "same config (only iterations and device may change). Different: "
                 + "; ".join(changed[:5])
             )
-        trainer.spec.train.iterations = spec.train.iterations
+        planned = trainer.schedule.total
+        trainer.set_iterations(spec.train.iterations)  # re-plans the learning-rate schedule
+        if trainer.schedule.total != planned and trainer.spec.train.schedule != "constant":
+            lr = trainer.optimizer.param_groups[0]["lr"]
+            print(
+                f"learning rate: the {trainer.spec.train.schedule} schedule planned for "
+                f"{planned} iterations now ends at {trainer.schedule.total}; {lr:.3g} at "
+                f"iteration {trainer.iteration}",
+                file=sys.stderr,
+            )
         return trainer, trainer.iteration
     if existing and not args.overwrite:
         raise UserError(

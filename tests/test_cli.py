@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import subprocess
 import sys
@@ -96,3 +97,25 @@ def test_broken_json_names_the_line(tmp_path):
     assert result.returncode == 2
     assert f"{bad}, line 3, column 3: invalid JSON" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_resume_with_more_iterations_replans_the_learning_rate(tmp_path, capsys):
+    """``--resume --iterations N`` after a finished cosine run: one anneal to 0 over the new
+    total, never the old period's cycle (issue 11, item 2)."""
+    from ndestudio import cli
+
+    config, out = str(ROOT / "resources/configs/ode_spiral.json"), str(tmp_path / "run")
+    assert cli.main(["train", config, "--out", out, "--iterations", "8"]) == 0
+    capsys.readouterr()
+    assert cli.main(["train", config, "--out", out, "--resume", "--iterations", "40"]) == 0
+    err = capsys.readouterr().err
+    assert "the cosine schedule planned for 8 iterations now ends at 40" in err
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert [int(r["iteration"]) for r in rows] == list(range(1, 41))
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs[7] == 0.0  # the first run finished its schedule
+    continued = lrs[8:]
+    assert all(b <= a for a, b in itertools.pairwise(continued))
+    assert continued[0] > 0.02 and continued[-1] == 0.0
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ckpt.iteration == 40 and ckpt.schedule["total"] == 40
