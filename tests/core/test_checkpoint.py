@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -64,3 +65,46 @@ def test_wrong_files_are_named(tmp_path):
     torch.save({"format": "ndestudio-checkpoint", "format_version": 99}, tmp_path / "future.pt")
     with pytest.raises(CheckpointError, match="format 99 is not supported"):
         load_checkpoint(tmp_path / "future.pt")
+
+
+@pytest.mark.parametrize("family", ["ode", "sde"])
+def test_the_last_evaluation_is_saved_with_the_weights(family, tmp_path):
+    trainer = Trainer(small_spec(family, iterations=4, eval_every=2))
+    list(trainer.run())
+    last = trainer.last_eval
+    assert last is not None and last.snapshot is not None
+    restored = Trainer.from_checkpoint(trainer.save(tmp_path / "ckpt.pt"))
+    again = restored.last_eval
+    assert again is not None and again.snapshot is not None
+    assert (again.iteration, again.val_loss, again.metrics) == (
+        last.iteration,
+        last.val_loss,
+        last.metrics,
+    )
+    for name in ("times", "observed", "predicted"):
+        assert np.array_equal(
+            getattr(again.snapshot, name), getattr(last.snapshot, name), equal_nan=True
+        ), name
+    assert again.snapshot.generated is (family == "sde")
+
+
+def test_a_damaged_last_evaluation_is_refused_by_name(tmp_path):
+    trainer = Trainer(small_spec("ode", iterations=2, eval_every=2))
+    list(trainer.run())
+    path = trainer.save(tmp_path / "ckpt.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["last_eval"]["snapshot"]["times"] = torch.zeros(2, 2)
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="last evaluation's arrays"):
+        load_checkpoint(path)
+    payload["last_eval"] = {"iteration": "3"}
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="last evaluation is not the kind"):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_without_a_last_evaluation_still_loads(tmp_path):
+    trainer = Trainer(small_spec("ode", iterations=2, eval_every=100))
+    list(trainer.run())
+    trainer.last_eval = None
+    assert Trainer.from_checkpoint(trainer.save(tmp_path / "ckpt.pt")).last_eval is None

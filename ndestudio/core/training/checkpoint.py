@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ndestudio import __version__
+from ndestudio.core import events as ev
 from ndestudio.core.errors import UserError
 from ndestudio.core.files import atomic_write
 from ndestudio.core.specs import RunSpec, SpecError
@@ -39,6 +40,7 @@ class Checkpoint:
     history: dict[str, list[float]]
     generator: torch.Tensor
     version: str
+    last_eval: ev.Eval | None = None  # what the window shows of the run on open
 
 
 def save_checkpoint(
@@ -51,6 +53,7 @@ def save_checkpoint(
     iteration: int,
     history: Mapping[str, Sequence[float]],
     generator: torch.Tensor,
+    last_eval: ev.Eval | None = None,
 ) -> Path:
     payload = {
         "format": FORMAT,
@@ -67,6 +70,8 @@ def save_checkpoint(
         },
         "generator": generator,
     }
+    if last_eval is not None:
+        payload["last_eval"] = _eval_payload(last_eval)
     return atomic_write(Path(path), lambda fh: torch.save(payload, fh))
 
 
@@ -154,7 +159,71 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         history=payload["history"],
         generator=payload["generator"],
         version=str(payload["ndestudio_version"]),
+        last_eval=_read_eval(payload.get("last_eval")),
     )
+
+
+_SNAPSHOT_ARRAYS = ("times", "observed", "predicted", "labels")
+
+
+def _eval_payload(event: ev.Eval) -> dict[str, Any]:
+    """The last evaluation as tensors and plain data (``weights_only`` can read it)."""
+    payload: dict[str, Any] = {
+        "iteration": int(event.iteration),
+        "val_loss": float(event.val_loss),
+        "metrics": {str(k): float(v) for k, v in event.metrics.items()},
+    }
+    snap = event.snapshot
+    if snap is not None:
+        payload["snapshot"] = {
+            name: torch.from_numpy(np.ascontiguousarray(getattr(snap, name)).copy())
+            for name in _SNAPSHOT_ARRAYS
+            if getattr(snap, name) is not None
+        } | {"generated": bool(snap.generated)}
+    return payload
+
+
+def _read_eval(payload: Any) -> ev.Eval | None:
+    """The evaluation :func:`_eval_payload` wrote (checked by :func:`_eval_problems`)."""
+    if payload is None:
+        return None
+    snapshot = None
+    if "snapshot" in payload:
+        snap = payload["snapshot"]
+        arrays = {name: snap[name].numpy() for name in _SNAPSHOT_ARRAYS if name in snap}
+        snapshot = ev.Snapshot(**arrays, generated=snap["generated"])
+    return ev.Eval(payload["iteration"], payload["val_loss"], payload["metrics"], snapshot)
+
+
+def _eval_problems(payload: Any) -> list[str]:
+    """What is wrong with a checkpoint's saved last evaluation (empty when sound)."""
+    bad = ["its last evaluation is not the kind NDE Studio writes"]
+    if not isinstance(payload, dict):
+        return bad
+    if not (
+        isinstance(payload.get("iteration"), int)
+        and not isinstance(payload["iteration"], bool)
+        and isinstance(payload.get("val_loss"), float)
+        and isinstance(payload.get("metrics"), dict)
+        and all(isinstance(k, str) and isinstance(v, float) for k, v in payload["metrics"].items())
+    ):
+        return bad
+    snap = payload.get("snapshot")
+    if snap is None:
+        return []
+    if not isinstance(snap, dict) or not isinstance(snap.get("generated"), bool):
+        return bad
+    arrays = {k: v for k, v in snap.items() if k != "generated"}
+    if set(arrays) - set(_SNAPSHOT_ARRAYS) or not {"times", "observed", "predicted"} <= set(arrays):
+        return bad
+    if not all(isinstance(v, torch.Tensor) for v in arrays.values()):
+        return bad
+    times, observed, predicted = arrays["times"], arrays["observed"], arrays["predicted"]
+    if times.dim() != 1 or observed.dim() != 3 or predicted.dim() != 3:
+        return ["its last evaluation's arrays have the wrong number of dimensions"]
+    if observed.shape[1] != times.shape[0]:
+        return ["its last evaluation's observations do not match its times"]
+    return []
 
 
 def _payload_problems(payload: dict[str, Any]) -> list[str]:
@@ -200,4 +269,6 @@ def _payload_problems(payload: dict[str, Any]) -> list[str]:
     generator = payload["generator"]
     if generator.dtype != torch.uint8 or generator.dim() != 1:
         problems.append("the random generator's state is not a byte tensor")
+    if "last_eval" in payload:
+        problems += _eval_problems(payload["last_eval"])
     return problems

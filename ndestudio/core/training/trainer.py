@@ -70,6 +70,13 @@ class Trainer:
         self.eval_history: dict[str, list[float]] = {"iteration": [], "val_loss": []}
         self.last_eval: ev.Eval | None = None
 
+    def set_iterations(self, total: int) -> None:
+        """Make ``total`` the run's iteration count; a run that goes on to it re-plans its
+        learning-rate schedule (see :class:`~ndestudio.core.training.optim.Schedule`). ``run``
+        does the same for a ``spec.train.iterations`` set directly."""
+        self.spec.train.iterations = total
+        self.schedule.retarget(total, self.iteration)
+
     @property
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.params)
@@ -81,6 +88,7 @@ class Trainer:
         control = control or TrainControl()
         probe = Probe(self.stats, control)
         total = self.spec.train.iterations
+        self.schedule.retarget(total, self.iteration)  # the total may have been raised
         yield ev.Started(
             device=describe_device(self.device),
             dtype=self.spec.train.dtype,
@@ -118,6 +126,7 @@ class Trainer:
                 return
             loss, grad_norm, layers = outcome
             self.iteration += 1
+            self.schedule.set_rates(self.iteration)
             step_mean, step_min = self.stats.step_summary()
             step = ev.Step(
                 iteration=self.iteration,
@@ -174,7 +183,6 @@ class Trainer:
         torch._foreach_copy_(self._last_good, [p.detach() for p in self.params])
         self.optimizer.step()
         self.task.after_step()
-        self.schedule.step()
         return loss_value, grad_norm, layers
 
     def _restore_last_good(self) -> None:
@@ -215,6 +223,7 @@ class Trainer:
             iteration=self.iteration,
             history={**self.history, **{f"eval/{k}": v for k, v in self.eval_history.items()}},
             generator=self.generator.get_state(),
+            last_eval=self.last_eval,
         )
 
     @classmethod
@@ -250,6 +259,8 @@ class Trainer:
                     "(tensor shapes differ)"
                 )
         trainer.iteration = ckpt.iteration
+        trainer.last_eval = ckpt.last_eval
+        trainer.schedule.set_rates(trainer.iteration)
         for key in HISTORY_KEYS:
             trainer.history[key] = array("d", ckpt.history.get(key, []))
         for key, values in ckpt.history.items():
