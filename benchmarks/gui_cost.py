@@ -312,6 +312,7 @@ def main() -> None:
         f"responsiveness: 10 ms timer lateness during training p50 {p50:.1f} ms, "
         f"p99 {p99:.1f} ms over {len(lateness)} ticks; target p99 ≤ 16 ms"
     )
+    window.dirty = False  # no save prompt: nothing here is the user's work
     window.close()
     cold_start(args.starts)
 

@@ -28,6 +28,30 @@ def rss_mb() -> float:
         return int(fh.read().split()[1]) * 4096 / 2**20
 
 
+def kept_mb(window) -> float:
+    """What the run is meant to keep, in MB: the trainer's histories and the plots' buffers
+    (their allocated capacity). RSS growth beyond this is memory nothing should hold."""
+    from ndestudio.gui.plots.buffers import Series
+
+    total = 0
+    trainer = window.session.trainer
+    if trainer is not None:
+        total += sum(a.itemsize * len(a) for a in trainer.history.values())
+        total += sum(32 * len(v) for v in trainer.eval_history.values())  # list + float
+    seen: set[int] = set()
+    for plot in window.plots:
+        stack = list(vars(plot).values())
+        while stack:
+            value = stack.pop()
+            if isinstance(value, Series) and id(value) not in seen:
+                seen.add(id(value))
+                total += value._x.nbytes + value._y.nbytes
+                stack.extend(vars(value).values())
+            elif isinstance(value, dict):
+                stack.extend(value.values())
+    return total / 2**20
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=60.0)
@@ -60,7 +84,7 @@ def main() -> int:
     window.show()
     samples: list[tuple[float, int, float]] = []
     start = time.perf_counter()
-    print(f"{'minutes':>8s} {'steps':>9s} {'RSS MB':>8s}", flush=True)
+    print(f"{'minutes':>8s} {'steps':>9s} {'RSS MB':>8s} {'kept MB':>8s}", flush=True)
 
     def sample() -> None:
         if window.session.state == "idle":  # the run ended (a failure): say so, go on
@@ -72,7 +96,10 @@ def main() -> int:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
         elapsed = time.perf_counter() - start
         samples.append((elapsed, steps, rss_mb()))
-        print(f"{elapsed / 60:8.1f} {steps:9d} {samples[-1][2]:8.1f}", flush=True)
+        print(
+            f"{elapsed / 60:8.1f} {steps:9d} {samples[-1][2]:8.1f} {kept_mb(window):8.1f}",
+            flush=True,
+        )
         if elapsed >= args.minutes * 60:
             finish()
 
@@ -89,6 +116,7 @@ def main() -> int:
             f"slope {per_hour:.1f} MB/hour, {per_step:.0f} bytes/step",
             flush=True,
         )
+        window.dirty = False  # no save prompt: nothing here is the user's work
         window.close()
         app.quit()
 
