@@ -43,12 +43,16 @@ class Snapshot:
     ``predicted``: (B', T, C) — predictions for ODEs, generated sample paths for SDEs, and for
     CDEs the readout at the final time repeated as a (B, 1, K) array of class probabilities
     or regression outputs.
+
+    ``generated``: the predicted paths are independent samples of a generative model (SDEs),
+    not one prediction per observed series, so that views never pair them by colour.
     """
 
     times: np.ndarray
     observed: np.ndarray
     predicted: np.ndarray
     labels: np.ndarray | None = None
+    generated: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import qasync
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ndestudio.core.specs import RunSpec
+from ndestudio.gui.autosave import discard_orphan, orphaned_autosaves
 from ndestudio.gui.main_window import MainWindow
 from ndestudio.gui.plots import svg_export
 
@@ -34,19 +35,44 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 
 
 def offer_restore(window: MainWindow) -> None:
-    """After a crash, the autosave is still there: offer to reopen it."""
-    autosave = window.autosave_dir / "autosave.ndeproj"
-    if not autosave.exists():
-        return
-    answer = QMessageBox.question(
-        window,
-        "Restore autosave?",
-        "NDE Studio did not close cleanly last time. Reopen the autosaved session?",
-    )
-    if answer == QMessageBox.StandardButton.Yes:
-        window.open_project(autosave)
-        window.project_path = None
-        window._mark_dirty(True)
+    """After a crash or a kill, the dead instance's autosave is still there: offer it.
+
+    Only autosaves whose instance is gone are offered (a running instance holds its lock):
+    Restore reopens it as an unsaved, untitled session; Discard deletes it; Keep leaves it
+    for the next start.
+    """
+    for project in orphaned_autosaves(window.autosave_dir):
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Restore autosave?",
+            "An NDE Studio session did not close cleanly (a crash or a kill). Reopen what it "
+            f"autosaved?\n\n{project}",
+            parent=window,
+        )
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Keep for later", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        if box.clickedButton() is restore:
+            if window.open_project(project):
+                window.project_path = None
+                window._mark_dirty(True)
+                window.autosave()  # now this window's own autosave holds it
+                discard_orphan(project)
+            return
+        if box.clickedButton() is discard:
+            discard_orphan(project)
+
+
+def mention_orphans(window: MainWindow) -> None:
+    """With ``--train`` nothing may wait behind a dialog: only say that an autosave waits."""
+    orphans = orphaned_autosaves(window.autosave_dir)
+    if orphans:
+        window.statusBar().showMessage(
+            f"An autosave of a session that did not close cleanly is kept in {orphans[0].parent};"
+            " start NDE Studio without --train to restore it.",
+            15_000,
+        )
 
 
 def launch(
@@ -63,6 +89,8 @@ def launch(
     def start() -> None:
         if project is not None:
             window.open_project(project)
+        elif autotrain:
+            mention_orphans(window)
         else:
             offer_restore(window)
         if autotrain:
@@ -73,16 +101,13 @@ def launch(
 
 
 def run(project: Path | None = None, spec: RunSpec | None = None, autotrain: bool = False) -> int:
-    window = launch(project, spec, autotrain)
+    _window = launch(project, spec, autotrain)  # referenced while the loop runs
     app = QApplication.instance()
 
     async def main() -> None:
         closed = asyncio.Event()
         app.aboutToQuit.connect(closed.set)
-        await closed.wait()
-        # A clean exit: nothing to restore next time.
-        (window.autosave_dir / "autosave.ndeproj").unlink(missing_ok=True)
-        (window.autosave_dir / "autosave.pt").unlink(missing_ok=True)
+        await closed.wait()  # closing the window removed its autosave (closeEvent)
 
     with contextlib.suppress(asyncio.CancelledError):
         qasync.run(main())

@@ -108,7 +108,14 @@ class ExportDialog(QDialog):
         self.step.setEnabled(not adaptive)
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export model", self.path.text(), EXPORT_FILTER)
+        # The window asks before replacing a file (typed or chosen here), once.
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export model",
+            self.path.text(),
+            EXPORT_FILTER,
+            options=QFileDialog.Option.DontConfirmOverwrite,
+        )
         if path:
             self.path.setText(path)
 

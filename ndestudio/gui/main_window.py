@@ -37,7 +37,9 @@ from ndestudio.core.project import (
     save_project,
 )
 from ndestudio.core.specs import RunSpec
+from ndestudio.gui.autosave import AutosaveSlot
 from ndestudio.gui.core_loader import CoreLoader, import_core
+from ndestudio.gui.memory import release_freed_memory
 from ndestudio.gui.panels.dataset_loader import DatasetPanel
 from ndestudio.gui.panels.model_builder import ModelBuilderPanel
 from ndestudio.gui.panels.training import TrainingPanel
@@ -65,6 +67,8 @@ SNAPSHOT_INTERVAL_S = 2.0
 DRAW_BUDGET = 0.03
 MAX_DRAW_INTERVAL_MS = 2000
 AUTOSAVE_MS = 60_000
+DOCK_WIDTHS = (330, 285)  # the left (model, dataset) and right (training) docks at first start
+TRIM_MS = 30_000  # freed heap memory goes back to the system this often
 MAX_RECENT = 8
 DATA_SERIES = 16  # series the trajectory plots show before a run has predictions
 PROJECT_FILTER = "NDE Studio projects (*.ndeproj)"
@@ -99,7 +103,7 @@ class MainWindow(QMainWindow):
         self.failure_box: QMessageBox | None = None
         self.last_export: ExportReport | None = None
         self.export_box: ExportDialog | None = None
-        self.autosave_dir = (
+        self.autosave_slot = AutosaveSlot(
             Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
             / "autosave"
         )
@@ -108,6 +112,9 @@ class MainWindow(QMainWindow):
         self._next_plot = 0  # the plot the next redraw tick looks at first
         self._painted = 0.0  # the plots' paint seconds at the last redraw
         self._predicted = False  # the trajectory plots show this run's predictions
+        self._active_rate = 0.0  # steps/s over the last update while running
+        self._ended = ""  # how the last run ended: finished, stopped, failed ("" while going)
+        self._shown_run: Trainer | None = None  # the run the plots and progress show
         self.core_loaded = False
         self.core_loader: CoreLoader | None = None
         self._when_core: list[Callable[[], None]] = []
@@ -134,6 +141,10 @@ class MainWindow(QMainWindow):
         self.autosave_timer.setInterval(AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
+        self.trim_timer = QTimer(self)  # flat memory over hours: see gui/memory.py
+        self.trim_timer.setInterval(TRIM_MS)
+        self.trim_timer.timeout.connect(release_freed_memory)
+        self.trim_timer.start()
 
         self._restore_layout()
         if defer_core:
@@ -242,12 +253,14 @@ class MainWindow(QMainWindow):
         self.model_dock.raise_()
         self.model_panel.on_change = self._on_model_edit
         self.data_panel.on_change = self._on_data_edit
+        self.data_panel.on_reload = self.reload_data
+        self.data_panel.start_folder = self.dialog_folder
         self.training_panel.on_change = self._on_spec_edit
         t = self.training_panel
         t.train_button.clicked.connect(self.train)
         t.pause_button.clicked.connect(self.session.toggle_pause)
         t.stop_button.clicked.connect(self.session.stop)
-        t.reset_button.clicked.connect(self.session.reset)
+        t.reset_button.clicked.connect(self.reset_weights)
 
     def _action(
         self,
@@ -300,6 +313,13 @@ class MainWindow(QMainWindow):
             "Save under a new name.",
         )
         file.addSeparator()
+        self.reload_action = self._action(
+            file,
+            "Re&load data file",
+            self.reload_data,
+            "Ctrl+R",
+            "Read the data file again, after changing it outside NDE Studio (Ctrl+R).",
+        )
         self._action(
             file,
             "&Export model…",
@@ -321,8 +341,12 @@ class MainWindow(QMainWindow):
         self.stop_action = self._action(
             run, "&Stop", self.session.stop, "Esc", "Stop the run (Esc)."
         )
-        self._action(
-            run, "&Reset weights", self.session.reset, None, "Discard the trained weights."
+        self.reset_action = self._action(
+            run,
+            "&Reset weights",
+            self.reset_weights,
+            None,
+            "Discard the trained weights: the next Train starts afresh.",
         )
         view = bar.addMenu("&View")
         for dock in (self.model_dock, self.data_dock, self.training_dock):
@@ -368,12 +392,23 @@ class MainWindow(QMainWindow):
             self.session.set_spec(fresh)
             self._load_panels()
             self._mark_dirty()
+            self._sync_views()
             self._on_state(self.session.state)
             return
         self._commit(spec, data_changed=True)
 
     def _on_data_edit(self) -> None:
         self._commit(self._collect(), data_changed=True)
+
+    def reload_data(self) -> None:
+        """Read the data file again (File ▸ Reload data, the panel's Reload, or choosing the
+        same file again): a file fixed since it was read is previewed afresh."""
+        if self.session.state != "idle":
+            return
+        self.session.set_spec(self._collect())
+        self.data_panel.refresh_preview(self.session.spec.data)
+        self._show_data()
+        self._show_problems()
 
     def _on_spec_edit(self) -> None:
         self._commit(self._collect(), data_changed=False)
@@ -385,6 +420,7 @@ class MainWindow(QMainWindow):
         self._mark_dirty()
         if data_changed:
             self.data_panel.refresh_preview(spec.data)
+            self._sync_views()
             self._show_data()
         self._show_problems()
         self._on_state(self.session.state)
@@ -417,6 +453,39 @@ class MainWindow(QMainWindow):
             )
             self.training_panel.progress.setMaximum(self.session.spec.train.iterations)
 
+    def reset_weights(self) -> None:
+        """Run ▸ Reset weights and the panel's Reset: forget the trained run, after a yes
+        when it holds trained weights."""
+        trainer = self.session.trainer
+        if self.session.state != "idle" or trainer is None:
+            return
+        if trainer.iteration > 0:
+            answer = QMessageBox.question(
+                self,
+                "Reset weights?",
+                f"Discard the trained weights ({trainer.iteration} iterations)? The next Train "
+                "starts from a fresh initialisation. A saved project keeps its own copy.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.session.reset()
+        self._mark_dirty()
+
+    def _sync_views(self) -> None:
+        """The plots, progress, ETA and validation text show the run the current spec would
+        continue, or nothing: after switching family or dataset they clear, and switching
+        back to the trained run's settings shows that run again."""
+        trainer = self.session.trainer
+        current = trainer if trainer is not None and self.session.matches_trainer else None
+        if current is self._shown_run:
+            return
+        self._clear_plots()
+        self._shown_run = None
+        if current is not None and current.iteration > 0:
+            self._replay_history(current)
+        self._on_state(self.session.state)
+
     def _set_x_extent(self, iterations: int) -> None:
         for plot in (self.loss_plot, self.gradient_plot, self.nfe_plot):
             plot.x_extent = float(iterations)
@@ -426,19 +495,33 @@ class MainWindow(QMainWindow):
         self.training_panel.set_state(state, self.session.can_continue)
         self.training_panel.setEnabled(loaded)
         labels = {"running": "training", "stopping": "stopping…"}
-        shown = labels.get(state, state) if loaded else "loading…"
+        if state == "idle" and self.session.trainer is not None and self._ended:
+            state_text = self._ended  # finished, stopped or failed: how the last run ended
+        else:
+            state_text = labels.get(state, state)
+        shown = state_text if loaded else "loading…"
         self.state_label.setText(f"State: {shown}")
         for action in self._core_actions:
             action.setEnabled(loaded)
         self.recent_menu.setEnabled(loaded and bool(self.recent_menu.actions()))
         self.train_action.setEnabled(loaded and state == "idle")
+        resettable = loaded and state == "idle" and self.session.trainer is not None
+        self.reset_action.setEnabled(resettable)
+        self.training_panel.reset_button.setEnabled(resettable)
         self.pause_action.setEnabled(loaded and state in ("running", "paused"))
         self.stop_action.setEnabled(loaded and state in ("running", "paused"))
         self.model_panel.setEnabled(loaded and state == "idle")
         self.data_panel.setEnabled(loaded and state == "idle")
+        self.reload_action.setEnabled(
+            loaded and state == "idle" and self.session.spec.data.source == "file"
+        )
+        if state == "paused":
+            self.rate_label.setText(f"{self._active_rate:.1f} steps/s before the pause")
+            self.training_panel.eta.setText("")
         if state == "idle":
             self.rate_label.setText("")
-            if self.session.trainer is not None:
+            self.training_panel.eta.setText("")  # nothing is running: nothing to wait for
+            if self.session.trainer is not None and self._shown_run is self.session.trainer:
                 self.training_panel.progress.setValue(self.session.trainer.iteration)
             self.redraw(force=True)  # the run's last snapshot
 
@@ -449,36 +532,54 @@ class MainWindow(QMainWindow):
             if isinstance(event, ev.Started):
                 self.device_label.setText(f"Device: {event.device}")
                 self._rate = (event.start_iteration, time.perf_counter())
+                self._ended = ""
+                self._shown_run = self.session.trainer
+            elif isinstance(event, ev.Paused):
+                self.rate_label.setText(f"{self._active_rate:.1f} steps/s before the pause")
+                self.training_panel.eta.setText("")
+            elif isinstance(event, ev.Resumed):  # the rate counts active time only
+                self._rate = (event.iteration, time.perf_counter())
+            elif isinstance(event, ev.Stopped):
+                self._ended = "stopped"
             elif isinstance(event, ev.Eval) and event.snapshot is not None:
-                names = self.data_panel.dataset.channel_names if self.data_panel.dataset else []
-                self._predicted = True
-                self.trajectory_plot.set_snapshot(event.snapshot, names)
-                self.phase_plot.set_snapshot(event.snapshot, names)
-                self.training_panel.metrics.setText(
-                    f"validation loss {event.val_loss:.4g}"
-                    + "".join(f", {k} {v:.3g}" for k, v in event.metrics.items())
-                )
+                self._show_evaluation(event)
             elif isinstance(event, ev.Failed):
+                self._ended = "failed"
                 self._show_failure(event)
             elif isinstance(event, ev.Finished):
+                self._ended = "finished"
                 self.statusBar().showMessage(f"Finished in {event.wall_time:.1f} s", 6000)
         steps = [e for e in batch if isinstance(e, ev.Step)]
         if steps:
             if not self.dirty:
                 self._mark_dirty()
             last = steps[-1]
+            self.training_panel.progress.setValue(last.iteration)  # with every batch
             it0, t0 = self._rate
             now = time.perf_counter()
-            if now - t0 >= 0.5:  # widgets twice a second: each update repaints
-                self.training_panel.progress.setValue(last.iteration)
+            if now - t0 >= 0.5 and self.session.state == "running":  # texts twice a second
                 rate = (last.iteration - it0) / (now - t0)
                 self._rate = (last.iteration, now)
+                self._active_rate = rate
                 self.rate_label.setText(f"{rate:.1f} steps/s")
                 remaining = self.session.spec.train.iterations - last.iteration
                 eta = remaining / rate if rate > 0 else float("inf")
                 self.training_panel.eta.setText(
                     f"ETA {int(eta) // 60:02d}:{int(eta) % 60:02d}" if eta != float("inf") else ""
                 )
+
+    def _show_evaluation(self, event: ev.Eval) -> None:
+        """An evaluation's predicted paths in the trajectory and phase plots, its metrics in
+        the training panel."""
+        if event.snapshot is not None:
+            names = self.data_panel.dataset.channel_names if self.data_panel.dataset else []
+            self._predicted = True
+            self.trajectory_plot.set_snapshot(event.snapshot, names)
+            self.phase_plot.set_snapshot(event.snapshot, names)
+        self.training_panel.metrics.setText(
+            f"validation loss {event.val_loss:.4g}"
+            + "".join(f", {k} {v:.3g}" for k, v in event.metrics.items())
+        )
 
     def redraw(self, force: bool = False) -> None:
         """Redraw every plot that received data (snapshots only when due, or ``force``)."""
@@ -525,6 +626,7 @@ class MainWindow(QMainWindow):
         self.training_panel.metrics.setText("")
         self.training_panel.eta.setText("")
         self._predicted = False
+        self._shown_run = None
         self._show_data()
 
     def _show_data(self) -> None:
@@ -579,21 +681,54 @@ class MainWindow(QMainWindow):
         if snapshot is None:
             return
         spec = snapshot[0]
-        if self.project_path is not None:
-            default = self.project_path.with_suffix(".pt")
-        else:
-            default = Path.home() / f"{spec.name}.pt"
         from ndestudio.gui.export_dialog import ExportDialog
 
-        dialog = ExportDialog(spec, default, self)
+        dialog = ExportDialog(spec, self.export_default(spec.name), self)
         dialog.accepted.connect(lambda: self.export_to(dialog.target(), dialog.options()))
         dialog.open()
         self.export_box = dialog
 
+    def export_default(self, name: str) -> Path:
+        """The proposed export file: ``<project>-model.pt`` beside the project (never the
+        project's own ``<project>.pt`` checkpoint), else in the last folder used."""
+        stem = self.project_path.stem if self.project_path is not None else name
+        return self.dialog_folder() / f"{stem}-model.pt"
+
+    def owned_files(self) -> set[Path]:
+        """Files the open project and this window's autosave own: never export onto them."""
+        owned = set(self.autosave_slot.files)
+        if self.project_path is not None:
+            owned |= {self.project_path, checkpoint_path(self.project_path)}
+        return {p.expanduser().resolve() for p in owned}
+
     def export_to(self, path: Path, options: ExportOptions) -> None:
+        """Export to ``path`` after the checks that keep other work safe: never onto the open
+        project's files, and only with a yes before replacing an existing file."""
+        path = Path(path).expanduser()
+        if path.resolve() in self.owned_files():
+            self._show_problem(
+                f"Not exported: {path.name} belongs to the open project "
+                f"({'its weights' if path.suffix == '.pt' else 'its project file'}), and an "
+                "exported model would replace it. Choose another file name, for example "
+                f"{self.export_default(self.session.spec.name).name}."
+            )
+            return
+        if path.is_dir():
+            self._show_problem(f"Not exported: {path} is a folder; give a file name.")
+            return
+        if path.exists():
+            answer = QMessageBox.question(
+                self,
+                "Replace file?",
+                f"{path} already exists. Replace it with the exported model?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self._remember_folder(path)
         snapshot = self._export_snapshot()
         if snapshot is not None:
-            self._schedule(self.export_async(Path(path), options, snapshot))
+            self._schedule(self.export_async(path, options, snapshot))
 
     async def export_async(
         self, path: Path, options: ExportOptions, snapshot: tuple[RunSpec, dict, int, list[float]]
@@ -646,7 +781,15 @@ class MainWindow(QMainWindow):
         else:
             write_project()
 
+    def _named(self, path: Path) -> RunSpec:
+        """The spec to save as ``path``: it takes the project's name (the file's stem), which
+        names its exports and CLI run folders; the preset's name does not stick."""
+        spec = self._collect()
+        spec.name = Path(path).stem
+        return spec
+
     def _saved_as(self, path: Path) -> None:
+        self.session.spec.name = path.stem
         self.project_path = path
         self._mark_dirty(False)
         self._add_recent(path)
@@ -655,7 +798,7 @@ class MainWindow(QMainWindow):
     def save_project_to(self, path: Path) -> None:
         """Save spec and weights now, on this thread."""
         path = Path(path)
-        self._write_project(path, self._collect(), self._ui_state())
+        self._write_project(path, self._named(path), self._ui_state())
         self._saved_as(path)
 
     @staticmethod
@@ -708,31 +851,36 @@ class MainWindow(QMainWindow):
     def _replay_history(self, trainer: Trainer) -> None:
         """Redraw a reopened run's curves from its saved history."""
         h = trainer.history
+        live = (self.loss_plot, self.gradient_plot, self.nfe_plot)
         for i in range(len(h["iteration"])):
-            self.loss_plot.add(
-                ev.Step(
-                    int(h["iteration"][i]),
-                    h["loss"][i],
-                    h["grad_norm"][i],
-                    {},
-                    int(h["nfe_forward"][i]),
-                    int(h["nfe_backward"][i]),
-                    h["lr"][i],
-                    h["wall_time"][i],
-                )
+            step = ev.Step(
+                int(h["iteration"][i]),
+                h["loss"][i],
+                h["grad_norm"][i],
+                {},  # per-layer norms are not kept in the history: the total norm is
+                int(h["nfe_forward"][i]),
+                int(h["nfe_backward"][i]),
+                h["lr"][i],
+                h["wall_time"][i],
             )
+            for plot in live:
+                plot.add(step)
         for it, val in zip(
             trainer.eval_history["iteration"], trainer.eval_history["val_loss"], strict=True
         ):
             self.loss_plot.add(ev.Eval(int(it), val))
+        if trainer.last_eval is not None:  # saved with the weights: the run's last look
+            self._show_evaluation(trainer.last_eval)
+        self.training_panel.progress.setMaximum(trainer.spec.train.iterations)
         self.training_panel.progress.setValue(trainer.iteration)
         self._set_x_extent(trainer.spec.train.iterations)
+        self._shown_run = trainer
         self.redraw(force=True)
 
     async def save_async(self, path: Path) -> None:
         """Save without blocking the GUI: file writing runs in the event loop's executor."""
         loop = asyncio.get_running_loop()
-        spec, ui = self._collect(), self._ui_state()  # widgets are read on the GUI thread
+        spec, ui = self._named(path), self._ui_state()  # widgets are read on the GUI thread
         await loop.run_in_executor(None, self._write_project, Path(path), spec, ui)
         self._saved_as(Path(path))
 
@@ -754,53 +902,94 @@ class MainWindow(QMainWindow):
 
     def save(self) -> None:
         if self.project_path is None:
-            self.save_as_dialog()
+            self.save_as_dialog()  # a new window has no name yet: ask for one
         else:
             self._schedule(self.save_async(self.project_path))
 
     def save_as_dialog(self) -> None:
+        path = self._ask_save_path()
+        if path is not None:
+            self._schedule(self.save_async(path))
+
+    def _ask_save_path(self) -> Path | None:
+        """The project file to save as, from a dialog that starts in the project's folder
+        (or the last one used) and asks before replacing a file; None if cancelled."""
+        stem = self.project_path.stem if self.project_path else self.session.spec.name
         path, _ = QFileDialog.getSaveFileName(
-            self, "Save project", str(Path.home() / "untitled.ndeproj"), PROJECT_FILTER
+            self, "Save project", str(self.dialog_folder() / f"{stem}.ndeproj"), PROJECT_FILTER
         )
-        if path:
-            if not path.endswith(".ndeproj"):
-                path += ".ndeproj"
-            self._schedule(self.save_async(Path(path)))
+        if not path:
+            return None
+        if not path.endswith(".ndeproj"):
+            path += ".ndeproj"
+        self._remember_folder(Path(path))
+        return Path(path)
+
+    def dialog_folder(self) -> Path:
+        """Where file dialogs start: the open project's folder, else the last folder a dialog
+        chose, else the home folder."""
+        if self.project_path is not None and self.project_path.parent.is_dir():
+            return self.project_path.parent
+        last = self.settings.value("last_folder", "", type=str)
+        if last and Path(last).is_dir():
+            return Path(last)
+        return Path.home()
+
+    def _remember_folder(self, chosen: Path) -> None:
+        self.settings.setValue("last_folder", str(Path(chosen).parent))
 
     def open_dialog(self) -> None:
         if not self._confirm_discard():
             return
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open project", str(Path.home()), PROJECT_FILTER
+            self, "Open project", str(self.dialog_folder()), PROJECT_FILTER
         )
         if path:
+            self._remember_folder(Path(path))
             self._schedule(self.open_async(Path(path)))
 
     def new_project(self) -> None:
-        if self.session.state != "idle" or not self._confirm_discard():
+        if not self._confirm_discard():
             return
         self.session.reset()
         self.session.set_spec(default_spec())
         self.project_path = None
         self._load_panels()
+        self._clear_plots()
         self._mark_dirty(False)
+        self._on_state(self.session.state)
 
-    def _confirm_discard(self) -> bool:
-        """Ask before unsaved work is lost; True to go on."""
-        if not self.dirty:
-            return True
-        answer = QMessageBox.question(
-            self,
-            "Unsaved changes",
-            "The current project has unsaved changes. Save them first?",
-            QMessageBox.StandardButton.Save
-            | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel,
-        )
-        if answer == QMessageBox.StandardButton.Save:
-            self.save()
-            return not self.dirty
-        return answer == QMessageBox.StandardButton.Discard
+    def _confirm_discard(self, closing: bool = False) -> bool:
+        """Before unsaved work would be lost (New, Open, closing the window), ask Save /
+        Discard / Cancel, training or not; True to go on. A run still going is stopped once
+        the answer is Save or Discard (Save writes its weights as they are after the stop)."""
+        if self.dirty:
+            what = "closing" if closing else "going on"
+            running = self.session.state != "idle"
+            answer = QMessageBox.question(
+                self,
+                "Unsaved changes",
+                "The current project has unsaved changes"
+                + (" and a run in progress" if running else "")
+                + f". Save them before {what}?",
+                QMessageBox.StandardButton.Save
+                | QMessageBox.StandardButton.Discard
+                | QMessageBox.StandardButton.Cancel,
+            )
+            if answer == QMessageBox.StandardButton.Save:
+                path = self.project_path or self._ask_save_path()
+                if path is None:
+                    return False
+                self.session.shutdown()  # the weights hold still; written on this thread
+                try:
+                    self.save_project_to(path)
+                except OSError as exc:
+                    self._show_problem(f"The project was not saved, nothing was closed:\n{exc}")
+                    return False
+            elif answer != QMessageBox.StandardButton.Discard:
+                return False
+        self.session.shutdown()
+        return True
 
     def _add_recent(self, path: Path) -> None:
         recent = [p for p in self.settings.value("recent", [], type=list) if p != str(path)]
@@ -819,13 +1008,26 @@ class MainWindow(QMainWindow):
             )
         self.recent_menu.setEnabled(self.core_loaded and bool(recent))
 
+    @property
+    def autosave_dir(self) -> Path:
+        return self.autosave_slot.folder
+
+    @autosave_dir.setter
+    def autosave_dir(self, folder: Path) -> None:
+        self.autosave_slot.move_to(folder)
+
+    @property
+    def autosave_path(self) -> Path:
+        """This window's autosaved project (its weights beside it); no other window uses it."""
+        return self.autosave_slot.project
+
     def autosave(self) -> None:
-        """Save the session to the autosave folder: a crash loses at most one interval."""
+        """Save the session to this window's autosave: a crash loses at most one interval."""
         if not self.dirty:
             return
-        path = self.autosave_dir / "autosave.ndeproj"
         try:
-            self.save_project_copy(path)
+            self.autosave_slot.acquire()
+            self.save_project_copy(self.autosave_path)
         except OSError as exc:
             self.statusBar().showMessage(f"Autosave failed: {exc}", 6000)
 
@@ -842,14 +1044,21 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
+        else:  # first start: the plots get the room, the forms what they need
+            self.resizeDocks(
+                [self.model_dock, self.training_dock],
+                [DOCK_WIDTHS[0], DOCK_WIDTHS[1]],
+                Qt.Orientation.Horizontal,
+            )
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.session.state != "idle" or self.dirty:
-            # Keep the work: the autosave is there to be restored on the next start.
-            self.autosave()
-        self.session.shutdown()
+        if not self._confirm_discard(closing=True):
+            event.ignore()
+            return
+        self.autosave_slot.discard()  # closed on purpose: nothing to restore next time
         self.redraw_timer.stop()
         self.autosave_timer.stop()
+        self.trim_timer.stop()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         event.accept()

@@ -64,6 +64,11 @@ class Session(QObject):
         return []
 
     @property
+    def matches_trainer(self) -> bool:
+        """The spec describes the trainer's run (the iteration count aside)."""
+        return self.trainer is not None and _same_run(self.trainer.spec, self.spec)
+
+    @property
     def can_continue(self) -> bool:
         t = self.trainer
         return (

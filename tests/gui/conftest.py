@@ -21,6 +21,30 @@ def qapp_cls():
     return QApplication
 
 
+class Questions:
+    """Stands in for QMessageBox.question (a modal dialog would hang an offscreen test):
+    records each question's text and gives ``answer`` (Discard unless a test sets it)."""
+
+    def __init__(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        self.asked: list[str] = []
+        self.answer = QMessageBox.StandardButton.Discard
+
+    def __call__(self, parent, title, text, *args, **kwargs):
+        self.asked.append(text)
+        return self.answer
+
+
+@pytest.fixture(autouse=True)
+def questions(monkeypatch) -> Questions:
+    from PySide6.QtWidgets import QMessageBox
+
+    recorder = Questions()
+    monkeypatch.setattr(QMessageBox, "question", recorder)
+    return recorder
+
+
 @pytest.fixture
 def make_window(qtbot, tmp_path):
     """Build windows that share one temporary settings file; all are closed at the end."""
@@ -38,3 +62,4 @@ def make_window(qtbot, tmp_path):
     yield make
     for window in windows:
         window.session.shutdown()
+        window.dirty = False  # closed by pytest-qt next: nothing to ask

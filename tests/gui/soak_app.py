@@ -44,6 +44,7 @@ def main(seconds: float) -> int:
 
     def finish() -> None:
         iteration = window.session.trainer.iteration
+        window.dirty = False  # no save prompt: nothing here is the user's work
         window.close()
         app.quit()
         elapsed = time.perf_counter() - start

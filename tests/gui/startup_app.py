@@ -67,6 +67,7 @@ def main() -> int:
             seen["loss_points"] = window.loss_plot.train.n
             seen["lateness_p50_ms"] = sorted(lateness)[len(lateness) // 2] if lateness else None
             seen["ticks_while_loading"] = len(lateness)
+            window.dirty = False  # no save prompt: nothing here is the user's work
             window.close()
             app.quit()
 

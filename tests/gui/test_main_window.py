@@ -141,17 +141,20 @@ def test_failure_shows_a_dialog_and_the_window_lives_on(make_window, qtbot):
     assert all(torch.isfinite(p).all() for p in window.session.trainer.model.parameters())
 
 
-def test_closing_during_training_stops_cleanly(make_window, qtbot):
+def test_closing_during_training_stops_cleanly(make_window, qtbot, questions):
     window = make_window(_gui_spec("ode"))
     window.train()
     qtbot.waitUntil(lambda: _points(window) >= 3, timeout=60_000)
+    window.autosave()
+    qtbot.waitUntil(window.autosave_path.exists, timeout=30_000)
     thread = window.session.thread
     t0 = time.perf_counter()
-    window.close()
+    window.close()  # asked about the unsaved run; the answer: Discard
     assert time.perf_counter() - t0 < 5
+    assert questions.asked and "a run in progress" in questions.asked[0]
     assert thread is not None and thread.isFinished()
     assert window.session.state == "idle" or window.session.thread is None
-    assert (window.autosave_dir / "autosave.ndeproj").exists()  # the run was kept
+    assert not window.autosave_path.exists()  # closed on purpose: nothing to restore
 
 
 def test_plots_export_png_svg_csv(make_window, qtbot, tmp_path):
@@ -251,7 +254,7 @@ def test_autosave_during_a_run_can_be_restored(make_window, qtbot):
     window.train()
     qtbot.waitUntil(lambda: _points(window) >= 5, timeout=60_000)
     window.autosave()  # what the one-minute timer calls
-    project = window.autosave_dir / "autosave.ndeproj"
+    project = window.autosave_path
     weights = project.with_suffix(".pt")
     # Both written by the worker between two steps: the weights first, then the project.
     qtbot.waitUntil(project.exists, timeout=30_000)

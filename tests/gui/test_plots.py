@@ -54,3 +54,61 @@ def test_dots_shown_again_after_being_emptied():
     dots.set_points(x, y)
     shown_x, shown_y = dots.getData()
     assert np.array_equal(shown_x, x) and np.array_equal(shown_y, y)
+
+
+def _generated_snapshot(channels: int, n: int = 32):
+    from ndestudio.core.events import Snapshot
+
+    rng = np.random.default_rng(0)
+    times = np.linspace(0, 1, 17)
+    observed = rng.normal(size=(n, 17, channels)).cumsum(1)
+    generated = rng.normal(size=(n, 17, channels)).cumsum(1)  # as many samples as data series
+    return Snapshot(times, observed, generated, generated=True)
+
+
+def test_generated_paths_never_share_per_series_colours_with_the_data(qtbot):
+    """SDE samples are independent of the data series: even when there are as many of them
+    as data series, they are drawn as two groups (data, generated), not colour-paired."""
+    from ndestudio.gui.plots.trajectories import PhasePlot, TrajectoryPlot
+
+    snap = _generated_snapshot(channels=2)
+    plot = TrajectoryPlot()
+    qtbot.addWidget(plot)
+    plot.set_snapshot(snap, ["x", "y"])
+    plot.redraw()
+    for row in plot.rows:
+        assert row.mode == "generated" and len(row.items) == 2
+        data, generated = row.items
+        assert data.opts["pen"].color().name() != generated.opts["pen"].color().name()
+        assert np.isfinite(data.getData()[1]).sum() == snap.observed[..., 0].size
+    phase = PhasePlot()
+    qtbot.addWidget(phase)
+    phase.set_snapshot(snap, ["x", "y"])
+    phase.redraw()
+    highlighted = [i for i in phase.layers.items[2:] if i.getData()[0] is not None]
+    assert all(len(i.getData()[0]) == 0 for i in highlighted)  # no per-series highlights
+
+
+def test_a_one_channel_state_gets_a_view_of_its_own_in_the_phase_space(qtbot):
+    from ndestudio.core.events import Snapshot
+    from ndestudio.gui.plots.trajectories import PhasePlot
+
+    phase = PhasePlot()
+    qtbot.addWidget(phase)
+    snap = _generated_snapshot(channels=1, n=200)
+    phase.set_snapshot(snap, ["x"])
+    phase.redraw()
+    assert phase.title.startswith("Distribution at the final time")
+    data, _generated = phase.layers.items
+    edges, density = data.getData()
+    assert len(edges) == len(density) + 1  # a histogram (step mode)
+    widths = np.diff(edges)
+    assert abs(float((density * widths).sum()) - 1.0) < 1e-9  # a density
+    times = np.linspace(0, 1, 10)
+    observed = np.sin(times)[None, :, None].repeat(3, 0)
+    phase.set_snapshot(Snapshot(times, observed, observed + 0.1), ["x"])
+    phase.redraw()
+    assert phase.title == "Predicted against observed"
+    _diagonal, dots = phase.layers.items
+    x, y = dots.getData()
+    assert np.allclose(y - x, 0.1) and len(x) == observed.size

@@ -35,12 +35,12 @@ def test_autosave_writes_the_weights_before_the_project_that_names_them(
     window = make_window(small_spec("ode", iterations=100_000, eval_every=5))
     _training(window, qtbot)
     window.autosave()  # during the run: the worker writes the weights at a step boundary
-    project = window.autosave_dir / "autosave.ndeproj"
+    project = window.autosave_path
     qtbot.waitUntil(project.exists, timeout=30_000)
-    assert written == [("autosave.ndeproj", True)]
+    assert written == [(project.name, True)]
     _stop(window, qtbot)
     window.autosave()  # idle: written on this thread, in the same order
-    assert written[-1] == ("autosave.ndeproj", True)
+    assert written[-1] == (project.name, True)
 
 
 def test_a_project_with_a_damaged_checkpoint_is_explained(make_window, qtbot, tmp_path):

@@ -393,6 +393,7 @@ def _generated_evaluation(
         times=task.data.times.copy(),
         observed=task.data.values[task.val_rows[:n]].copy(),
         predicted=(fake[: 2 * SNAPSHOT_SERIES] * scale + loc).detach().cpu().double().numpy(),
+        generated=True,
     )
     return Evaluation(val_loss, metrics, snapshot)
 

@@ -4,6 +4,7 @@ live preview of the data."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -68,8 +69,12 @@ class DatasetPanel(QWidget):
         self.path.editingFinished.connect(f._emit)
         self.browse = QPushButton("Browse…")
         self.browse.clicked.connect(self._browse)
+        self.reload = QPushButton("Reload")
+        self.reload.setToolTip("Read the file again, after changing it (Ctrl+R).")
+        self.reload.clicked.connect(lambda: self.on_reload())
         row.addWidget(self.path, 1)
         row.addWidget(self.browse)
+        row.addWidget(self.reload)
         f._row("Data file", self.file_row, "The CSV file the series are read from.")
         self.demo = f.combo("Demo system", [], "Built-in systems for the chosen model family.")
         self.description = QLabel()
@@ -117,6 +122,8 @@ class DatasetPanel(QWidget):
         layout.addWidget(self.preview, 1)
         self.form.changed.connect(self._on_edit)
         self.on_change = lambda: None
+        self.on_reload = lambda: None  # read the same file again
+        self.start_folder: Callable[[], Path] = Path.home  # where Browse opens
         self.dataset: TimeSeriesDataset | None = None
         self.dataset_spec: DataSpec | None = None  # what ``dataset`` was made from
         self._family = "ode"
@@ -182,11 +189,16 @@ class DatasetPanel(QWidget):
         self.drop.setEnabled(not from_file and self._family == "cde")
 
     def _browse(self) -> None:
-        start = self.path.text() or str(Path.home())
+        current = self.path.text().strip()
+        start = current if current and Path(current).parent.is_dir() else str(self.start_folder())
         path, _ = QFileDialog.getOpenFileName(
             self, "Open data file", start, "CSV files (*.csv);;All files (*)"
         )
-        if path:
+        if not path:
+            return
+        if path == current:  # the same file again: it may have been fixed since, re-read it
+            self.on_reload()
+        else:
             self.path.setText(path)
             self.form._emit()
 

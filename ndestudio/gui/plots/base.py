@@ -94,6 +94,51 @@ class PaintTimed:
         self.paint_seconds += time.perf_counter() - start
 
 
+class DecadeAxis(pg.AxisItem):
+    """On a log scale, labels only whole decades (1, 10, 100 as 10⁰, 10¹, 10²): labelled
+    minor ticks (2·10⁻³, 5·10⁻³, …) overlapped on short axes. Linear scales are unchanged."""
+
+    def logTickStrings(self, values, scale, spacing):  # type: ignore[no-untyped-def]
+        strings = super().logTickStrings(values, scale, spacing)
+        return [s if float(v).is_integer() else "" for v, s in zip(values, strings, strict=True)]
+
+
+def keys_html(
+    keys: list[tuple[str, str]], width_px: float, font_pt: int = 8, max_lines: int = 1
+) -> str:
+    """Coloured legend words for a plot title, wrapped into lines that fit ``width_px`` (a
+    legend inside the plot covered the data; one long line widened the plot past its
+    column). Keys beyond ``max_lines`` are counted ("+3 more"); the plot's tooltip has all."""
+    font = pg.QtGui.QFont()
+    font.setPointSizeF(font_pt)
+    metrics = pg.QtGui.QFontMetricsF(font)
+    lines: list[list[str]] = [[]]
+    used = 0.0
+    for i, (label, color) in enumerate(keys):
+        words = label if label.startswith("●") else f"━ {label}"
+        need = metrics.horizontalAdvance(words + "  ") * 1.1  # rich text sets it a bit wider
+        if lines[-1] and used + need > width_px:
+            if len(lines) == max_lines:
+                lines[-1].append(f"+{len(keys) - i} more")
+                break
+            lines.append([])
+            used = 0.0
+        lines[-1].append(f"<span style='color:{color}'>{words}</span>")
+        used += need
+    return "<br>".join(" ".join(line) for line in lines if line)
+
+
+def keys_tooltip(keys: list[tuple[str, str]]) -> str:
+    return "<br>".join(f"<span style='color:{c}'>━</span> {label}" for label, c in keys)
+
+
+def title_html(title: str, keys: list[tuple[str, str]], width_px: float) -> str:
+    text = f"<span style='font-size:10pt'>{title}</span>"
+    if keys:
+        text += f"<br><span style='font-size:8pt'>{keys_html(keys, width_px)}</span>"
+    return text
+
+
 class LivePlot(PaintTimed, pg.PlotWidget):
     """A PlotWidget set up for streaming: redraws only what is visible, downsampled.
 
@@ -107,10 +152,11 @@ class LivePlot(PaintTimed, pg.PlotWidget):
         bottom: str,
         log_y: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(axisItems={"left": DecadeAxis("left")})
         self.setBackground("w")
         item = self.getPlotItem()
         self.title = title
+        self._keys_width = 0.0  # the width the title's keys were wrapped for
         self.keys: list[tuple[str, str]] = []  # (label, colour): the legend, in the title
         item.setTitle(title, size="10pt")
         item.setLabel("left", left)
@@ -152,14 +198,18 @@ class LivePlot(PaintTimed, pg.PlotWidget):
         self._show_keys()
 
     def _show_keys(self) -> None:
-        """The legend as coloured words under the title: it never covers the data."""
-        keys = " ".join(
-            f"<span style='color:{color}'>━ {label}</span>" for label, color in self.keys
-        )
-        self.getPlotItem().setTitle(
-            f"<span style='font-size:10pt'>{self.title}</span><br>"
-            f"<span style='font-size:8pt'>{keys}</span>"
-        )
+        """The legend as coloured words under the title: it never covers the data, and it
+        wraps to the plot's width (re-wrapped when the plot is resized)."""
+        self._keys_width = max(100.0, self.width() - 50.0)
+        self.getPlotItem().setTitle(title_html(self.title, self.keys, self._keys_width))
+        if len(self.keys) > 3:  # more than a line may hold: all of them on hover
+            self.setToolTip(keys_tooltip(self.keys))
+
+    def resizeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().resizeEvent(event)
+        keys = self.__dict__.get("keys")  # resized during construction, before it has keys
+        if keys and max(100.0, self.width() - 50.0) != self._keys_width:
+            self._show_keys()
 
 
 def _nice_ceiling(value: float) -> float:

@@ -61,4 +61,4 @@ def short_name(name: str) -> str:
         return name
     if kept[-1].isdigit():
         kept[-1] = f"layer {kept[-1]}"
-    return ".".join(kept)
+    return ".".join(kept[-2:])  # the last two parts name it; a full path overflowed the plot

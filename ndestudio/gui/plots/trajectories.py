@@ -22,8 +22,8 @@ from ndestudio.gui.plots.base import (
     OBSERVED,
     PaintTimed,
     RangeFollower,
-    add_legend,
     pen,
+    title_html,
 )
 from ndestudio.gui.plots.buffers import nan_separated
 
@@ -85,7 +85,16 @@ def _dots(color: str, name: str | None = None, size: int = 5) -> dict[str, Any]:
 def _line(
     color: str, width: float = 1.0, alpha: int = 255, name: str | None = None
 ) -> dict[str, Any]:
-    return {"kind": "line", "pen": pen(color, width, alpha), "name": name}
+    return {"kind": "line", "pen": pen(color, width, alpha), "color": color, "name": name}
+
+
+def _keys(specs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The legend of a plot's items, for its title: dots as ●, lines as ━."""
+    return [
+        (f"● {s['name']}" if s["kind"] == "dots" else s["name"], s["color"])
+        for s in specs
+        if s.get("name")
+    ]
 
 
 def _make(plot: pg.PlotItem, spec: dict[str, Any]) -> pg.GraphicsObject:
@@ -107,6 +116,7 @@ class _Layers:
         self.item = item
         self.mode: str | None = None
         self.items: list[pg.PlotCurveItem] = []
+        self.keys: list[tuple[str, str]] = []  # the legend, shown in a title
         self.follower = RangeFollower(item.getViewBox())
 
     def empty(self) -> None:
@@ -117,19 +127,16 @@ class _Layers:
     def ensure(self, mode: str, specs: list[dict[str, Any]]) -> list[Any]:
         if mode != self.mode:
             self.item.clear()
-            if self.item.legend is not None:
-                self.item.legend.clear()
             self.items = [_make(self.item, spec) for spec in specs]
+            self.keys = _keys(specs)
             self.mode = mode
-            if self.item.legend is not None:  # no empty legend box
-                self.item.legend.setVisible(any(spec.get("name") for spec in specs))
         return self.items
 
 
 def _mode(snap: Snapshot) -> str:
     if snap.predicted.shape[1] == 1 and snap.times.shape[0] > 1:
         return f"classified-{snap.predicted.shape[2]}"
-    if snap.predicted.shape[0] != snap.observed.shape[0]:
+    if snap.generated or snap.predicted.shape[0] != snap.observed.shape[0]:
         return "generated"  # SDE: independent samples, not one prediction per series
     return "fit"
 
@@ -163,6 +170,7 @@ class TrajectoryPlot(SnapshotView, pg.GraphicsLayoutWidget):
         super().__init__()
         self.setBackground("w")
         self.rows: list[_Layers] = []
+        self._titled: tuple[object, ...] = ()
 
     def clear_data(self) -> None:
         """Empty the rows but keep them: building a row costs more than a whole redraw."""
@@ -175,10 +183,10 @@ class TrajectoryPlot(SnapshotView, pg.GraphicsLayoutWidget):
             return
         self.clear()
         self.rows = []
+        self._titled = ()
         for c in range(n_channels):
             row = self.addPlot(row=c, col=0)
             row.setClipToView(True)
-            add_legend(row)
             if c:
                 row.setXLink(self.rows[0].item)
             self.rows.append(_Layers(row))
@@ -204,14 +212,19 @@ class TrajectoryPlot(SnapshotView, pg.GraphicsLayoutWidget):
             if not mode.startswith("classified"):
                 shown.append(snap.predicted[..., c])
             layers.follower.show_data([snap.times], shown)
+        self._title(self.rows[0].keys)
+
+    def _title(self, keys: list[tuple[str, str]]) -> None:
+        """The legend of the rows, once, in the top row's title (never over the data)."""
+        wanted = (tuple(keys), self.width() // 60)
+        if wanted != self._titled:
+            self._titled = wanted
+            self.rows[0].item.setTitle(title_html("Series over time", keys, self.width() - 80))
 
     @staticmethod
     def _draw_fit(layers: _Layers, snap: Snapshot, c: int) -> None:
-        specs = [_dots(COLORS[i], "observed (dots)" if i == 0 else None) for i in range(FIT_SERIES)]
-        specs += [
-            _line(COLORS[i], name="predicted (lines)" if i == 0 else None)
-            for i in range(FIT_SERIES)
-        ]
+        specs = [_dots(COLORS[i], "observed" if i == 0 else None) for i in range(FIT_SERIES)]
+        specs += [_line(COLORS[i], name="predicted" if i == 0 else None) for i in range(FIT_SERIES)]
         items = layers.ensure("fit", specs)
         for i in range(FIT_SERIES):
             if i < snap.observed.shape[0]:
@@ -257,14 +270,19 @@ class PhasePlot(SnapshotView, pg.PlotWidget):
         self.setBackground("w")
         item = self.getPlotItem()
         self.title = ""
-        self._title("Phase plane")
-        add_legend(item).setVisible(False)
         self.layers = _Layers(item)
+        self._titled: tuple[object, ...] = ()
+        self._title("Phase plane")
+        for axis in ("left", "bottom"):  # densities of 0.6 read "600 (x0.001)" otherwise
+            item.getAxis(axis).enableAutoSIPrefix(False)
 
     def _title(self, text: str) -> None:
-        if text != self.title:  # setting a title or label, even the same, re-lays the plot out
-            self.title = text
-            self.getPlotItem().setTitle(text, size="10pt")
+        """The title, with the legend of the items shown under it."""
+        self.title = text
+        wanted = (text, tuple(self.layers.keys), self.width() // 60)
+        if wanted != self._titled:  # setting a title, even the same, re-lays the plot out
+            self._titled = wanted
+            self.getPlotItem().setTitle(title_html(text, self.layers.keys, self.width() - 60))
 
     def clear_data(self) -> None:
         self.snapshot = None
@@ -272,13 +290,14 @@ class PhasePlot(SnapshotView, pg.PlotWidget):
 
     def redraw(self) -> None:
         self.dirty = False
-        snap = self.snapshot
-        if snap is None:
-            return
+        if self.snapshot is not None:
+            self._draw(self.snapshot)
+            self._title(self.title)  # with the legend of what was drawn
+
+    def _draw(self, snap: Snapshot) -> None:
         item = self.getPlotItem()
         if snap.observed.shape[2] < 2:
-            self._title("Phase plane (needs a state of dimension ≥ 2)")
-            self.layers.ensure("empty", [])
+            self._draw_one_channel(item, snap)
             return
         self._title("Phase plane")
         names = self.channel_names or ["channel 0", "channel 1"]
@@ -306,6 +325,66 @@ class PhasePlot(SnapshotView, pg.PlotWidget):
         self.layers.follower.show_data(
             [obs[..., 0], snap.predicted[..., 0]], [obs[..., 1], snap.predicted[..., 1]]
         )
+
+    def _draw_one_channel(self, item: pg.PlotItem, snap: Snapshot) -> None:
+        """A state of one channel has no phase plane; the space shows instead what fits a
+        scalar: data against generated distributions at the final time (SDEs), predicted
+        against observed values (ODEs), or predicted against true class counts (CDEs)."""
+        name = (self.channel_names or ["channel 0"])[0]
+        mode = _mode(snap)
+        if mode == "generated":
+            self._title(f"Distribution at the final time (t = {snap.times[-1]:.3g})")
+            data, generated = self.layers.ensure(
+                "histogram",
+                [_line(OBSERVED, 2.0, name="data"), _line(COLORS[0], 2.0, name="generated")],
+            )
+            real, fake = snap.observed[:, -1, 0], snap.predicted[:, -1, 0]
+            real, fake = real[np.isfinite(real)], fake[np.isfinite(fake)]
+            both = np.concatenate([real, fake])
+            if both.size == 0:
+                self.layers.empty()
+                return
+            edges = np.histogram_bin_edges(both, bins=max(5, min(30, int(both.size**0.5) + 1)))
+            heights = [np.zeros(1)]
+            for curve, values in ((data, real), (generated, fake)):
+                density, _ = np.histogram(values, bins=edges, density=bool(values.size))
+                curve.setData(edges, density, stepMode="center")
+                heights.append(density)
+            _label(item, "bottom", name)
+            _label(item, "left", "density")
+            self.layers.follower.show_data([edges], heights)
+        elif mode == "fit":
+            self._title("Predicted against observed")
+            diagonal, dots = self.layers.ensure(
+                "parity",
+                [_line("#9bbcd8", 1.0, name="predicted = observed"), _dots(COLORS[0], "series")],
+            )
+            obs, pred = snap.observed[..., 0], snap.predicted[..., 0]
+            ok = np.isfinite(obs) & np.isfinite(pred)
+            x, y = obs[ok], pred[ok]
+            if x.size:
+                low, high = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+                diagonal.setData(np.array([low, high]), np.array([low, high]))
+            dots.set_points(x, y)
+            _label(item, "bottom", f"observed {name}")
+            _label(item, "left", f"predicted {name}")
+            self.layers.follower.show_data([x], [y])
+        else:
+            k = snap.predicted.shape[2]
+            self._title("Predicted and true classes")
+            predicted_bars, true_bars = self.layers.ensure(
+                "classes",
+                [_line(COLORS[0], 2.0, name="predicted"), _line(OBSERVED, 2.0, name="true")],
+            )
+            edges = np.arange(k + 1) - 0.5
+            counted = np.bincount(snap.predicted[:, 0, :].argmax(-1), minlength=k)
+            predicted_bars.setData(edges, counted, stepMode="center")
+            labels = snap.labels if snap.labels is not None else np.empty(0, dtype=int)
+            true = np.bincount(labels.astype(int), minlength=k)[:k]
+            true_bars.setData(edges, true, stepMode="center")
+            _label(item, "bottom", "class")
+            _label(item, "left", "series")
+            self.layers.follower.show_data([edges], [counted, true])
 
 
 def _label(item: pg.PlotItem, axis: str, text: str) -> None:
