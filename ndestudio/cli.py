@@ -265,6 +265,7 @@ def train(args: argparse.Namespace) -> int:
     bar = ProgressBar(spec.train.iterations, sys.stderr)
     code = 0
     val_loss: float | None = None
+    warned: str | None = None  # the loss-gap warning last printed
     start = 0
     control = TrainControl()
     interval = args.save_every
@@ -301,6 +302,9 @@ def train(args: argparse.Namespace) -> int:
                 elif isinstance(event, ev.Eval):
                     val_loss = event.val_loss
                     metrics.evaluation(event)
+                    if event.warning and event.warning != warned:
+                        print(f"\nwarning: {event.warning}", file=sys.stderr)
+                    warned = event.warning
                     save_if_due(False)
                 elif isinstance(event, ev.Failed):
                     print(f"\nerror: {event.message}", file=sys.stderr)

@@ -61,6 +61,7 @@ class Eval:
     val_loss: float
     metrics: dict[str, float] = field(default_factory=dict)
     snapshot: Snapshot | None = None
+    warning: str | None = None  # e.g. training loss far below validation for a while
 
 
 @dataclass(frozen=True)

@@ -541,7 +541,7 @@ class MainWindow(QMainWindow):
                 self._rate = (event.iteration, time.perf_counter())
             elif isinstance(event, ev.Stopped):
                 self._ended = "stopped"
-            elif isinstance(event, ev.Eval) and event.snapshot is not None:
+            elif isinstance(event, ev.Eval):
                 self._show_evaluation(event)
             elif isinstance(event, ev.Failed):
                 self._ended = "failed"
@@ -580,6 +580,7 @@ class MainWindow(QMainWindow):
             f"validation loss {event.val_loss:.4g}"
             + "".join(f", {k} {v:.3g}" for k, v in event.metrics.items())
         )
+        self.training_panel.show_warning(event.warning)
 
     def redraw(self, force: bool = False) -> None:
         """Redraw every plot that received data (snapshots only when due, or ``force``)."""
@@ -624,6 +625,7 @@ class MainWindow(QMainWindow):
             plot.clear_data()
         self.training_panel.progress.setValue(0)
         self.training_panel.metrics.setText("")
+        self.training_panel.show_warning(None)
         self.training_panel.eta.setText("")
         self._predicted = False
         self._shown_run = None

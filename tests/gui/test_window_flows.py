@@ -384,3 +384,22 @@ def test_reopening_a_project_shows_its_predictions_metrics_and_curves(make_windo
         assert plot.x_extent == 4.0
     assert fresh.gradient_plot.total.n == 4
     assert fresh.nfe_plot.forward.n == 4
+
+
+# 3. A training loss far below validation is flagged in the window ---------------------------
+
+
+def test_a_loss_gap_warning_is_shown_and_cleared_on_switching(make_window, qtbot):
+    from ndestudio.core import events as ev
+
+    window = make_window(small_spec("ode"))
+    panel = window.training_panel
+    window._on_events([ev.Eval(75, 0.3, {"rmse": 0.5}, None, "Training loss is 150× below")])
+    assert panel.warning.isVisibleTo(panel) and "150×" in panel.warning.text()
+    window._on_events([ev.Eval(100, 0.01, {"rmse": 0.1}, None, None)])
+    assert not panel.warning.isVisibleTo(panel)
+    _run(window, qtbot, iterations=2)  # a run of this family and dataset on screen
+    window._on_events([ev.Eval(2, 0.3, {}, None, "Training loss is 150× below")])
+    assert panel.warning.isVisibleTo(panel)
+    window.model_panel.family.setCurrentText("cde")
+    assert not panel.warning.isVisibleTo(panel)

@@ -173,6 +173,8 @@ def _eval_payload(event: ev.Eval) -> dict[str, Any]:
         "val_loss": float(event.val_loss),
         "metrics": {str(k): float(v) for k, v in event.metrics.items()},
     }
+    if event.warning is not None:
+        payload["warning"] = str(event.warning)
     snap = event.snapshot
     if snap is not None:
         payload["snapshot"] = {
@@ -192,7 +194,13 @@ def _read_eval(payload: Any) -> ev.Eval | None:
         snap = payload["snapshot"]
         arrays = {name: snap[name].numpy() for name in _SNAPSHOT_ARRAYS if name in snap}
         snapshot = ev.Snapshot(**arrays, generated=snap["generated"])
-    return ev.Eval(payload["iteration"], payload["val_loss"], payload["metrics"], snapshot)
+    return ev.Eval(
+        payload["iteration"],
+        payload["val_loss"],
+        payload["metrics"],
+        snapshot,
+        payload.get("warning"),
+    )
 
 
 def _eval_problems(payload: Any) -> list[str]:
@@ -205,6 +213,7 @@ def _eval_problems(payload: Any) -> list[str]:
         and not isinstance(payload["iteration"], bool)
         and isinstance(payload.get("val_loss"), float)
         and isinstance(payload.get("metrics"), dict)
+        and isinstance(payload.get("warning", ""), str)
         and all(isinstance(k, str) and isinstance(v, float) for k, v in payload["metrics"].items())
     ):
         return bad

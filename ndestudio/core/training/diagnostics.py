@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -86,4 +88,56 @@ def solver_failure(
         iteration,
         reason + ": the learned dynamics probably became stiff. The last good weights were kept.",
         remedies(spec),
+    )
+
+
+# Training loss this many times below validation, at this many evaluations in a row, is
+# flagged: the model fits what it trains on and not what it is judged on.
+GAP_FACTOR = 10.0
+GAP_EVALUATIONS = 3
+# Families whose training and validation losses measure the same thing (an SDE-GAN's critic
+# loss and a latent SDE's ELBO are not comparable with their validation statistics).
+_COMPARABLE = ("ode", "cde")
+
+
+def loss_gap_warning(
+    spec: RunSpec,
+    iterations: Sequence[float],
+    losses: Sequence[float],
+    eval_iterations: Sequence[float],
+    val_losses: Sequence[float],
+) -> str | None:
+    """A warning when the training loss has stayed far below the validation loss.
+
+    At each of the last :data:`GAP_EVALUATIONS` evaluations, the training loss is the mean of
+    the steps since the evaluation before it; all must be :data:`GAP_FACTOR` times below the
+    validation loss. None when there is no such gap (or the two losses are not comparable).
+    """
+    if spec.model.family not in _COMPARABLE or len(val_losses) < GAP_EVALUATIONS:
+        return None
+    evals = np.array(eval_iterations[-GAP_EVALUATIONS - 1 :], dtype=np.float64)
+    vals = np.array(val_losses[-GAP_EVALUATIONS:], dtype=np.float64)
+    bounds = evals if len(evals) > GAP_EVALUATIONS else np.concatenate([[0.0], evals])
+    tail = max(0, int(bounds[-1] - bounds[0]))  # the steps since the first bound: a copy
+    its = np.array(iterations[-tail:] if tail else [], dtype=np.float64)
+    loss = np.array(losses[-tail:] if tail else [], dtype=np.float64)
+    ratios = []
+    for lo, hi, val in zip(bounds[:-1], bounds[1:], vals, strict=True):
+        inside = loss[(its > lo) & (its <= hi)]
+        train = float(inside.mean()) if inside.size else math.nan
+        if not (math.isfinite(train) and math.isfinite(val) and train > 0):
+            return None
+        ratios.append(val / train)
+    if min(ratios) < GAP_FACTOR:
+        return None
+    window = spec.train.window
+    why = (
+        f"it fits its {window}-observation training windows but not whole series: try a "
+        "longer window (or none)"
+        if window is not None and spec.model.family == "ode"
+        else "it is overfitting: try more data, weight decay or a smaller network"
+    )
+    return (
+        f"Training loss is {min(ratios):.0f}× or more below the validation loss "
+        f"({vals[-1]:.3g}) at the last {GAP_EVALUATIONS} evaluations: {why}."
     )

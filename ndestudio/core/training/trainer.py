@@ -28,7 +28,12 @@ from ndestudio.core.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from ndestudio.core.training.diagnostics import GradientNorms, non_finite, solver_failure
+from ndestudio.core.training.diagnostics import (
+    GradientNorms,
+    loss_gap_warning,
+    non_finite,
+    solver_failure,
+)
 from ndestudio.core.training.optim import make_optimizer, make_schedule
 from ndestudio.core.training.tasks import Task, task_class
 
@@ -199,13 +204,26 @@ class Trainer:
                 result = self.task.evaluate(Probe(eval_stats, control))
         finally:
             self.model.train()
-        event = ev.Eval(self.iteration, result.val_loss, result.metrics, result.snapshot)
         self.eval_history["iteration"].append(self.iteration)
         self.eval_history["val_loss"].append(result.val_loss)
         for key, value in result.metrics.items():
             self.eval_history.setdefault(key, []).append(value)
+        event = ev.Eval(
+            self.iteration, result.val_loss, result.metrics, result.snapshot, self.loss_gap()
+        )
         self.last_eval = event
         return event
+
+    def loss_gap(self) -> str | None:
+        """A warning when training loss has stayed far below validation (see
+        :func:`~ndestudio.core.training.diagnostics.loss_gap_warning`)."""
+        return loss_gap_warning(
+            self.spec,
+            self.history["iteration"],
+            self.history["loss"],
+            self.eval_history["iteration"],
+            self.eval_history["val_loss"],
+        )
 
     def _record(self, step: ev.Step) -> None:
         for key in HISTORY_KEYS:

@@ -87,12 +87,21 @@ class TrainingPanel(QWidget):
         self.eta = QLabel("")
         self.metrics = QLabel("")
         self.metrics.setWordWrap(True)
+        self.warning = QLabel("")  # e.g. training loss far below validation for a while
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #b35900;")
+        self.warning.setVisible(False)
         layout.addWidget(self.progress)
         layout.addWidget(self.eta)
         layout.addWidget(self.metrics)
+        layout.addWidget(self.warning)
         layout.addStretch(1)
         self.form.changed.connect(lambda: self.on_change())
         self.on_change = lambda: None
+
+    def show_warning(self, text: str | None) -> None:
+        self.warning.setText(text or "")
+        self.warning.setVisible(bool(text))
 
     def load(self, spec: RunSpec) -> None:
         t = spec.train
