@@ -137,6 +137,9 @@ class TrainSpec:
     batch_size: int = 16
     iterations: int = 300
     window: int | None = None
+    # The share of the run over which the window grows, linearly, from ``window`` to the
+    # whole series (0: it stays ``window``): short windows first, whole series at the end.
+    window_growth: float = 0.0
     grad_clip: float | None = None
     weight_decay: float = 0.0
     seed: int = 0
@@ -351,6 +354,8 @@ def validate(spec: RunSpec) -> None:
         p.append(f"evaluation interval must be ≥ 1, got {t.eval_every}")
     if t.window is not None and d.source == "demo" and not 2 <= t.window <= d.n_times:
         p.append(f"training window must be between 2 and the observation count {d.n_times}")
+    if not 0 <= t.window_growth <= 1:
+        p.append(f"window growth must be a share of the run in [0, 1], got {t.window_growth}")
     if t.grad_clip is not None and not t.grad_clip > 0:
         p.append(f"gradient clipping must be > 0 (or unset), got {t.grad_clip}")
     if t.weight_decay < 0:

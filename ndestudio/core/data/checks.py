@@ -284,11 +284,28 @@ def _check_observations(d: _Data) -> None:
 
 def _check_window(d: _Data) -> None:
     window, n_times = d.spec.train.window, d.values.shape[1]
-    if d.family == "ode" and window is not None and not 2 <= window <= n_times:
+    if d.family != "ode" or window is None:
+        return
+    counts = (~np.isnan(d.values).all(axis=2)).sum(axis=1)
+    if counts.min() == n_times:  # one shared grid
+        if not 2 <= window <= n_times:
+            raise d.error(
+                f"the training window ({window}) must be between 2 and the dataset's "
+                f"{n_times} observation times"
+            )
+        return
+    most = int(counts.max())
+    if not 2 <= window <= most:
         raise d.error(
-            f"the training window ({window}) must be between 2 and the dataset's {n_times} "
-            "observation times"
+            f"the training window ({window}) must be between 2 and {most}: a window on "
+            "irregularly sampled series counts each series' own observations, and its "
+            f"series have {_count_range(counts)} each ({n_times} distinct times in all)"
         )
+
+
+def _count_range(counts: np.ndarray) -> str:
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low} observations" if low == high else f"{low} to {high} observations"
 
 
 def _check_magnitudes(d: _Data, train_rows: np.ndarray) -> None:

@@ -12,7 +12,8 @@ class TimeSeriesDataset:
     """``values`` (series, times, channels) observed at ``times``; optional labels or targets.
 
     Irregular sampling is represented on the union of all observation times with NaN where a
-    series was not observed (batch members share one time grid in the solvers).
+    series was not observed. Series that do not share their times (:attr:`shares_times`) are
+    solved by an ODE on each one's own times (:meth:`observed_times`), not on the union.
     """
 
     name: str
@@ -41,6 +42,15 @@ class TimeSeriesDataset:
     @property
     def channels(self) -> int:
         return int(self.values.shape[2])
+
+    def observed_times(self) -> np.ndarray:
+        """(series, times) booleans: where a series has an observation (any channel)."""
+        return ~np.isnan(self.values).all(axis=2)
+
+    @property
+    def shares_times(self) -> bool:
+        """Every series is observed (in some channel) at every time: one shared time grid."""
+        return bool(self.observed_times().all())
 
     @property
     def n_classes(self) -> int:

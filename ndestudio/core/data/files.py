@@ -11,7 +11,7 @@ Format (a header row, then one row per observation)::
 column is a channel, except ``label`` (the series' class, for CDE classification; the same on
 all its rows) and columns whose names start with ``target`` (regression targets per series).
 Series may be sampled irregularly: the dataset's time grid is the union of all times, with
-NaN where a series was not observed.
+NaN where a series was not observed (an ODE still solves each series on its own times).
 
 The file must be UTF-8 text (a UTF-8 byte-order mark is allowed). Any file either loads or
 raises :class:`DataFileError` naming the file, the line (and column where there is one) and

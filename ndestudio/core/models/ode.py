@@ -26,5 +26,8 @@ class NeuralODE(nn.Module):
     def forward(
         self, y0: torch.Tensor, t: torch.Tensor, solver: SolverSpec, probe: Probe | None = None
     ) -> torch.Tensor:
-        """Normalised ``y0`` (batch, C) → normalised trajectory (batch, T, C)."""
+        """Normalised ``y0`` (batch, C) → normalised trajectory (batch, T, C).
+
+        ``t``: (T,) shared by the batch, or (batch, T) each series' own times (nondecreasing,
+        ``y0`` at the first; a repeated last time pads a shorter series)."""
         return solve_ode(self.field, y0, t, solver, probe=probe).transpose(0, 1)

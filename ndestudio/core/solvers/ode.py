@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -24,13 +24,21 @@ class _InstrumentedField:
 
     torchdiffeq copies the ``callback_*`` methods from the function it is given. A plain
     object rather than an ``nn.Module`` saves a module call per evaluation; the adjoint is
-    given its parameters explicitly.
+    given its parameters explicitly. A field that integrates in a parameter other than the
+    time (a time change) converts each step to real time with its ``real_step(t0, dt)``.
     """
 
-    def __init__(self, field: nn.Module, probe: Probe) -> None:
+    def __init__(self, field: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], probe: Probe):
         self.field = field
         self.probe = probe
         self.vjps = probe.counter()
+        self.real_step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = getattr(
+            field, "real_step", None
+        )
+
+    def record_step(self, t0: torch.Tensor, dt: torch.Tensor) -> None:
+        if not self.probe.stats.in_backward:
+            self.probe.stats.add_step(dt if self.real_step is None else self.real_step(t0, dt))
 
     def __call__(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.probe.on_forward()
@@ -40,8 +48,7 @@ class _InstrumentedField:
 class _FixedStepField(_InstrumentedField):
     def callback_step(self, t0: torch.Tensor, y0: torch.Tensor, dt: torch.Tensor) -> None:
         self.vjps.step_started()
-        if not self.probe.stats.in_backward:
-            self.probe.stats.add_step(dt)
+        self.record_step(t0, dt)
 
 
 class _AdaptiveStepField(_InstrumentedField):
@@ -53,11 +60,14 @@ class _AdaptiveStepField(_InstrumentedField):
 
     def callback_accept_step(self, t0: torch.Tensor, y0: torch.Tensor, dt: torch.Tensor) -> None:
         self.vjps.step_accepted()
-        if not self.probe.stats.in_backward:
-            self.probe.stats.add_step(dt)
+        self.record_step(t0, dt)
 
 
-def solver_options(spec: SolverSpec, jump_t: torch.Tensor | None = None) -> dict[str, Any]:
+def solver_options(
+    spec: SolverSpec,
+    jump_t: torch.Tensor | None = None,
+    step_grid: torch.Tensor | None = None,
+) -> dict[str, Any]:
     info = ODE_METHODS[spec.method]
     options: dict[str, Any] = {}
     if info.adaptive:
@@ -67,9 +77,27 @@ def solver_options(spec: SolverSpec, jump_t: torch.Tensor | None = None) -> dict
             options["max_num_steps"] = spec.max_num_steps
         if jump_t is not None:
             options["jump_t"] = jump_t
+    elif step_grid is not None:
+        options["grid_constructor"] = _on_grid(step_grid)
+        options["perturb"] = True  # the field's jumps sit on the grid: evaluate on each side
     else:
         options["step_size"] = spec.step_size
     return options
+
+
+def _on_grid(grid: torch.Tensor) -> Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A torchdiffeq grid constructor that steps on ``grid`` (increasing) between the ends of
+    any interval it is asked for, in either direction (the adjoint solves backwards)."""
+
+    def construct(func: Any, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        points = grid.to(t)
+        lo, hi = torch.minimum(t[0], t[-1]), torch.maximum(t[0], t[-1])
+        inside = points[(points > lo) & (points < hi)]
+        if t[0] > t[-1]:
+            inside = inside.flip(0)
+        return torch.cat([t[:1], inside, t[-1:]])
+
+    return construct
 
 
 def solve_ode(
@@ -80,20 +108,33 @@ def solve_ode(
     *,
     probe: Probe | None = None,
     jump_t: torch.Tensor | None = None,
+    step_grid: torch.Tensor | None = None,
     extra_adjoint_params: Sequence[torch.Tensor] = (),
 ) -> torch.Tensor:
     """Solve ``dy/dt = field(t, y)`` from ``y0`` and return ``y`` at times ``t``: (T, *y0.shape).
 
+    ``t`` is (T,), shared by the batch, or (batch, T): each series' own times, ``y0[i]`` its
+    state at ``t[i, 0]`` (rows nondecreasing; a repeated last time pads a shorter series);
+    see :mod:`ndestudio.core.solvers.per_series`.
+
     ``spec.gradient`` picks backprop through the solver, the adjoint, or the adjoint with the
-    seminorm. ``extra_adjoint_params`` are tensors the field depends on besides its own
-    parameters (for example a control path's coefficients) whose gradients the adjoint must
-    return.
+    seminorm. ``jump_t``: times where the field jumps, which an adaptive solver steps onto;
+    ``step_grid``: for a fixed-step method, the grid to step on in place of
+    ``spec.step_size`` (the field may jump at its points). ``extra_adjoint_params`` are
+    tensors the field depends on besides its own parameters (for example a control path's
+    coefficients) whose gradients the adjoint must return.
     """
+    if t.dim() == 2:
+        if jump_t is not None or step_grid is not None or extra_adjoint_params:
+            raise ValueError("per-series times take no jump_t, step_grid or extra parameters")
+        from ndestudio.core.solvers.per_series import solve_per_series
+
+        return solve_per_series(field, y0, t, spec, probe or Probe())
     info = ODE_METHODS[spec.method]
     wrapper = _AdaptiveStepField if info.adaptive else _FixedStepField
     wrapped = wrapper(field, probe or Probe())
     t = t.to(dtype=y0.dtype, device=y0.device)
-    options = solver_options(spec, jump_t)
+    options = solver_options(spec, jump_t, step_grid)
     kwargs: dict[str, Any] = dict(
         rtol=spec.rtol, atol=spec.atol, method=spec.method, options=options
     )

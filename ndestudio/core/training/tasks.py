@@ -22,6 +22,7 @@ from ndestudio.core.models import CDEDiscriminator, LatentSDE, NeuralCDE, Neural
 from ndestudio.core.models.latent_sde import LatentOutput
 from ndestudio.core.solvers import Probe, path_coefficients
 from ndestudio.core.specs import CDESpec, RunSpec
+from ndestudio.core.training.windows import window_at
 
 SNAPSHOT_SERIES = 16
 
@@ -115,27 +116,94 @@ def _first_observed(series: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(series.gather(1, first).squeeze(1))
 
 
+@dataclass
+class OwnTimes:
+    """Series on their own observation times, for data whose series share no time grid.
+
+    ``times`` (n, K) and normalised ``values`` (n, K, C) hold each series' observed rows (an
+    observation: any channel observed) in time order, padded after its last one with that
+    time repeated and NaN values; ``counts`` (n,) its observations (on the CPU); ``index``
+    (n, K) the rows' positions on the union grid."""
+
+    times: torch.Tensor
+    values: torch.Tensor
+    counts: torch.Tensor
+    index: np.ndarray
+
+    @property
+    def first(self) -> np.ndarray:
+        return self.index[:, 0]
+
+    @property
+    def last(self) -> np.ndarray:
+        return self.index[np.arange(len(self.index)), self.counts.numpy() - 1]
+
+
 class ODETask(Task):
-    """Fit observed trajectories: start from the first observation, match the rest (MSE)."""
+    """Fit observed trajectories: start from the first observation, match the rest (MSE).
+
+    Series that share one time grid are solved together on it (a window: ``window``
+    consecutive times of it). Series that do not (irregular sampling, whole rows missing)
+    are each solved on their own observation times (:class:`OwnTimes`), so that a step's
+    cost follows the series' observations rather than the union of all times, and a window
+    holds ``window`` consecutive observations of each series, its start drawn among that
+    series' own; a series with fewer observations than that trains whole.
+    """
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        window = self.spec.train.window
-        if window is not None and not 2 <= window <= len(self.data.times):
-            raise ValueError(
-                f"the training window ({window}) must be between 2 and the dataset's "
-                f"{len(self.data.times)} observation times"
-            )
         self.model = self._with_data_units(NeuralODE(self.data.channels, self.spec.model))
         self.train_values = self.normalised(self.train_rows)
         self.val_values = self.normalised(self.val_rows)
         # Without missing values the loss skips the NaN masking (a measurable share of a step).
         self.complete = not bool(np.isnan(self.data.values).any())
+        observed = self.data.observed_times()
+        self.irregular = not bool(observed.all())
+        window = self.spec.train.window
+        if self.irregular:
+            most = int(observed.sum(axis=1).max())
+            if window is not None and not 2 <= window <= most:
+                raise ValueError(
+                    f"the training window ({window}) must be between 2 and {most}, the most "
+                    f"observations a series of dataset {self.data.name!r} has (a window on "
+                    "irregularly sampled series counts each series' own observations)"
+                )
+            self.train_own = self.own_times(self.train_rows, observed)
+            self.val_own = self.own_times(self.val_rows, observed)
+        elif window is not None and not 2 <= window <= len(self.data.times):
+            raise ValueError(
+                f"the training window ({window}) must be between 2 and the dataset's "
+                f"{len(self.data.times)} observation times"
+            )
+
+    def own_times(self, rows: np.ndarray, observed: np.ndarray) -> OwnTimes:
+        """``rows``' series on their own observation times."""
+        seen = observed[rows]
+        counts = seen.sum(axis=1)
+        k = int(counts.max())
+        # Each row's observed positions first, in time order (a stable sort of "not seen").
+        order = np.argsort(~seen, axis=1, kind="stable")[:, :k]
+        padding = np.arange(k)[None, :] >= counts[:, None]
+        last = order[np.arange(len(rows)), counts - 1]
+        index = np.where(padding, last[:, None], order)
+        values = (self.data.values[rows[:, None], index] - self.loc) / self.scale
+        values[padding] = np.nan
+        return OwnTimes(
+            times=self.tensor(self.data.times[index]),
+            values=self.tensor(values),
+            counts=torch.as_tensor(counts, dtype=torch.long),
+            index=index,
+        )
 
     def loss(self, iteration: int, probe: Probe) -> torch.Tensor:
         rows = self.sample_rows(len(self.train_rows))
+        if self.irregular:
+            window = window_at(self.spec.train, iteration, self.train_own.times.shape[1])
+            t, target = self._own_batch(self.train_own, rows, window)
+            pred = self.model(_first_observed(target), t, self.spec.solver, probe)
+            return _masked_mse(pred, target)
         series = self.train_values[rows]
-        window = self.spec.train.window
+        window = window_at(self.spec.train, iteration, series.shape[1])
         if window is None:
             start, stop = 0, series.shape[1]
         else:
@@ -145,10 +213,31 @@ class ODETask(Task):
         pred = self.model(self._initial(target), self.times[start:stop], self.spec.solver, probe)
         return _masked_mse(pred, target, self.complete)
 
+    def _own_batch(
+        self, own: OwnTimes, rows: torch.Tensor, window: int | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Times (B, K) and targets (B, K, C) of a batch on its series' own times: whole, or
+        a window of ``window`` consecutive observations from a random start in each."""
+        counts = own.counts[rows]
+        if window is None:
+            k = int(counts.max())
+            return own.times[rows, :k], own.values[rows, :k]
+        room = (counts - window).clamp_min(0) + 1
+        draw = torch.rand(len(rows), generator=self.generator, dtype=torch.float64)
+        start = (draw * room).long().clamp_max(room - 1)
+        # Past a short series' last observation the padding repeats its last time, NaN.
+        pos = (start[:, None] + torch.arange(window)).clamp_max(own.times.shape[1] - 1)
+        pos = pos.to(self.device)
+        picked = own.values[rows.to(self.device)]
+        target = picked.gather(1, pos[..., None].expand(-1, -1, picked.shape[2]))
+        return own.times[rows.to(self.device)].gather(1, pos), target
+
     def _initial(self, target: torch.Tensor) -> torch.Tensor:
         return target[:, 0] if self.complete else _first_observed(target)
 
     def evaluate(self, probe: Probe) -> Evaluation:
+        if self.irregular:
+            return self._evaluate_own(probe)
         target = self.val_values
         pred = self.model(self._initial(target), self.times, self.spec.solver, probe)
         val_loss = float(_masked_mse(pred, target, self.complete))
@@ -159,6 +248,38 @@ class ODETask(Task):
             times=self.data.times.copy(),
             observed=self.data.values[self.val_rows[:n]].copy(),
             predicted=(pred[:n] * scale + self.tensor(self.loc)).detach().cpu().double().numpy(),
+        )
+        return Evaluation(val_loss, {"rmse": rmse}, snapshot)
+
+    def _evaluate_own(self, probe: Probe) -> Evaluation:
+        """The validation series on their own times; the plotted predictions at every time
+        of the union grid within each series' observed span (NaN outside it)."""
+        own = self.val_own
+        target = own.values
+        pred = self.model(_first_observed(target), own.times, self.spec.solver, probe)
+        val_loss = float(_masked_mse(pred, target))
+        scale = self.tensor(self.scale)
+        rmse = torch.sqrt(torch.nanmean(((pred - target) * scale) ** 2)).item()
+        n = min(SNAPSHOT_SERIES, len(self.val_rows))
+        first, last = own.first[:n], own.last[:n]
+        length = int((last - first).max()) + 1
+        index = np.minimum(first[:, None] + np.arange(length), last[:, None])
+        with torch.no_grad():
+            shown = self.model(
+                _first_observed(target[:n]),
+                self.tensor(self.data.times[index]),
+                self.spec.solver,
+                probe,
+            )
+        shown = (shown * scale + self.tensor(self.loc)).detach().cpu().double().numpy()
+        predicted = np.full((n, len(self.data.times), self.data.channels), np.nan)
+        inside = np.arange(length)[None, :] <= (last - first)[:, None]
+        series = np.broadcast_to(np.arange(n)[:, None], index.shape)
+        predicted[series[inside], index[inside]] = shown[inside]
+        snapshot = Snapshot(
+            times=self.data.times.copy(),
+            observed=self.data.values[self.val_rows[:n]].copy(),
+            predicted=predicted,
         )
         return Evaluation(val_loss, {"rmse": rmse}, snapshot)
 

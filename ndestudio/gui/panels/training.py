@@ -49,6 +49,15 @@ class TrainingPanel(QWidget):
             100_000,
             "ODE: train on random windows of this many observations (0 = whole series).",
         )
+        self.window_growth = f.number(
+            "Window growth",
+            0.0,
+            1.0,
+            2,
+            "ODE: the share of the run over which the window grows to the whole series "
+            "(0 = the window stays fixed). Short windows are easy to fit first; growing them "
+            "makes the model fit whole series, which validation judges.",
+        )
         self.grad_clip = f.scientific(
             "Gradient clip", "Clip the global gradient norm to this value (empty = off)."
         )
@@ -113,6 +122,7 @@ class TrainingPanel(QWidget):
             self.batch.setValue(t.batch_size)
             self.iterations.setValue(t.iterations)
             self.window.setValue(t.window or 0)
+            self.window_growth.setValue(t.window_growth)
             show_float(self.grad_clip, t.grad_clip)
             show_float(self.weight_decay, t.weight_decay)
             self.seed.setValue(t.seed)
@@ -120,6 +130,7 @@ class TrainingPanel(QWidget):
         finally:
             self.form.loading = False
         self.window.setEnabled(spec.model.family == "ode")
+        self.window_growth.setEnabled(spec.model.family == "ode" and t.window is not None)
         self.progress.setRange(0, t.iterations)
 
     def apply(self, spec: RunSpec) -> None:
@@ -130,11 +141,13 @@ class TrainingPanel(QWidget):
         t.batch_size = self.batch.value()
         t.iterations = self.iterations.value()
         t.window = (self.window.value() or None) if spec.model.family == "ode" else None
+        t.window_growth = self.window_growth.value() if t.window is not None else 0.0
         t.grad_clip = read_float(self.grad_clip) or None
         t.weight_decay = read_float(self.weight_decay) or 0.0
         t.seed = self.seed.value()
         t.eval_every = self.eval_every.value()
         self.window.setEnabled(spec.model.family == "ode")
+        self.window_growth.setEnabled(spec.model.family == "ode" and t.window is not None)
         self.progress.setMaximum(t.iterations)
 
     def set_state(self, state: str, can_continue: bool) -> None:
