@@ -1,7 +1,8 @@
 """Short CPU training runs learn: the claims below hold for every seed listed.
 
-- ODE (spiral, 300 steps, ~5 s): validation MSE over the whole 10 s horizon falls at least
-  5x from the untrained model (seen: 9.7x to 16x on seeds 0-2).
+- ODE (spiral, 800 steps, windows of 10 growing to whole series, ~25 s): validation MSE over
+  the whole 10 s horizon falls at least 10x from the untrained model and ends within 5x of
+  the training loss, with no loss-gap warning.
 - CDE (clockwise vs anticlockwise spirals, 30 % of observations dropped): ≥ 90 % validation
   accuracy after 50 steps (seen: 100 %). Regression of each spiral's decay rate: the RMSE
   falls by a quarter and ends at most 0.8x that of the best constant prediction (seen: 0.70x).
@@ -38,7 +39,12 @@ def test_neural_ode_learns_the_spiral(seed):
     before = trainer.evaluate().val_loss
     events = list(trainer.run())
     after = events[-1].metrics["val_loss"]
-    assert after < before / 5, (before, after)
+    assert after < before / 10, (before, after)
+    # The first run a newcomer sees fits whole series, not only its training windows:
+    # validation within a small factor of the training loss at the end (seen: 2.8x).
+    train = sum(trainer.history["loss"][-25:]) / 25
+    assert after < 5 * train, (after, train)
+    assert not any(isinstance(e, ev.Eval) and e.warning for e in events)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

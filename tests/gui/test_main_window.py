@@ -9,6 +9,7 @@ import pytest
 import torch
 from pyqtgraph.exporters import CSVExporter, Exporter, ImageExporter
 
+from ndestudio.core.presets import preset
 from ndestudio.core.specs import RunSpec
 from tests.conftest import small_spec
 
@@ -288,7 +289,9 @@ def test_unsaved_changes_are_asked_about(make_window, monkeypatch):
     assert window.session.spec.train.iterations == 1234  # cancelled: nothing lost
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Discard))
     window.new_project()
-    assert window.session.spec.train.iterations == 300 and not window.dirty
+    assert (
+        window.session.spec.train.iterations == preset("ode").train.iterations and not window.dirty
+    )
 
 
 def test_export_action_writes_a_verified_file_off_the_gui_thread(make_window, qtbot, tmp_path):
@@ -427,15 +430,17 @@ def test_trajectory_plots_show_the_data_until_there_are_predictions(make_window,
 
 def test_reopened_trained_project_shows_its_own_data(make_window, qtbot, tmp_path):
     window = make_window(_gui_spec("ode"))
-    _train_then_stop(window, qtbot, points=2)
+    _train_then_stop(window, qtbot, points=6)  # past the first evaluation (every 5 steps)
     project = tmp_path / "trained.ndeproj"
     window.save_project_to(project)
     window.data_panel.seed.setValue(11)  # other data on screen before the project is reopened
     assert window.open_project(project)
-    assert window.session.trainer is not None and window.session.spec.data.seed == 0
+    trainer = window.session.trainer
+    assert trainer is not None and window.session.spec.data.seed == 0
+    assert trainer.last_eval is not None and trainer.last_eval.snapshot is not None
     shown = window.trajectory_plot.snapshot
-    # Until the reopened run evaluates again, the plots show the project's data, not the old.
-    assert shown is not None and np.isnan(shown.predicted).all()
-    np.testing.assert_array_equal(
-        shown.observed, window.data_panel.dataset.values[: len(shown.observed)]
-    )
+    # The reopened run shows its own last evaluation: the project's data and its predictions.
+    assert shown is not None and not np.isnan(shown.predicted).all()
+    np.testing.assert_array_equal(shown.predicted, trainer.last_eval.snapshot.predicted)
+    rows = trainer.task.val_rows[: len(shown.observed)]
+    np.testing.assert_array_equal(shown.observed, window.data_panel.dataset.values[rows])
