@@ -112,3 +112,56 @@ def test_a_one_channel_state_gets_a_view_of_its_own_in_the_phase_space(qtbot):
     _diagonal, dots = phase.layers.items
     x, y = dots.getData()
     assert np.allclose(y - x, 0.1) and len(x) == observed.size
+
+
+def _step(i: int, nfe: int, layers: dict[str, float] | None = None):
+    from ndestudio.core import events as ev
+
+    return ev.Step(i, 1.0 / i, 0.5, layers or {}, nfe, 2 * nfe, 1e-3, 0.01 * i)
+
+
+def test_legends_sit_in_the_title_never_on_the_data_and_many_keys_fold(qtbot):
+    from ndestudio.gui.plots.gradients import GradientPlot
+
+    plot = GradientPlot()
+    qtbot.addWidget(plot)
+    plot.resize(280, 220)
+    plot.show()
+    layers = {f"model.field.net.{k}.linear": 0.1 * (k + 1) for k in range(8)}
+    plot.add(_step(1, 10, layers))
+    plot.redraw()
+    assert plot.getPlotItem().legend is None  # nothing drawn over the data
+    title = plot.getPlotItem().titleLabel.text
+    assert title.count("<br>") == 1  # the title and one line of keys, never more
+    assert "more" in title  # 9 keys do not fit 280 px: the rest are counted
+    assert all(f"{k}.linear" in plot.toolTip() for k in range(8))  # and all listed here
+    plot.resize(1200, 220)  # wider: the keys are re-wrapped to the new width
+    qtbot.waitUntil(lambda: "more" not in plot.getPlotItem().titleLabel.text, timeout=5000)
+
+
+def test_log_axes_label_only_decades():
+    from ndestudio.gui.plots.base import DecadeAxis
+
+    axis = DecadeAxis("left")
+    axis.setLogMode(False, True)
+    labels = axis.tickStrings([-3.0, -3 + np.log10(2), -3 + np.log10(5), -2.0], 1.0, 1.0)
+    assert labels[1] == labels[2] == ""
+    assert labels[0] != "" and labels[3] != ""
+
+
+def test_the_nfe_plot_stays_a_readable_line_and_band_at_ten_thousand_steps(qtbot):
+    from ndestudio.gui.plots.nfe import BLOCKS, NFEPlot
+
+    plot = NFEPlot()
+    qtbot.addWidget(plot)
+    rng = np.random.default_rng(0)
+    for i in range(1, 10_001):  # a GAN's alternating steps: 20 and 60 evaluations
+        plot.add(_step(i, int(20 + 40 * (i % 2) + rng.integers(0, 3))))
+    plot.redraw()
+    for series, mean, low, high in plot.lines:
+        x, y = mean.getData()
+        assert len(x) <= BLOCKS  # a line, not 10 000 points zig-zagging into a block
+        assert 35 <= float(np.median(y)) / (1 if series is plot.forward else 2) <= 45
+        assert np.all(high.getData()[1] >= y) and np.all(low.getData()[1] <= y)
+    assert plot.getPlotItem().titleLabel.text.startswith("<span")
+    assert "NFE per step" in plot.getPlotItem().titleLabel.text

@@ -132,8 +132,8 @@ def loss_gap_warning(
         return None
     window = spec.train.window
     why = (
-        f"it fits its {window}-observation training windows but not whole series: try a "
-        "longer window (or none)"
+        f"it fits its {window}-observation training windows but not whole series: let the "
+        "window grow to whole series (window growth), or train on longer windows"
         if window is not None and spec.model.family == "ode"
         else "it is overfitting: try more data, weight decay or a smaller network"
     )
