@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ndestudio.core import events as ev
 from ndestudio.core.control import TrainControl
 from ndestudio.core.errors import UserError
-from ndestudio.core.specs import RunSpec, SpecError, validate
+from ndestudio.core.specs import RunSpec, SpecError
+from ndestudio.core.validation import validate
 
 if TYPE_CHECKING:
     from ndestudio.core.training import Trainer

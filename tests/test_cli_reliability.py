@@ -26,12 +26,19 @@ SPIRAL = str(ROOT / "resources/configs/ode_spiral.json")
 TRAIN = (sys.executable, "-m", "ndestudio", "train")
 
 
+def _as_in_a_terminal() -> None:
+    # A job started in the background by a shell (`cmd &`, as CI runners may) inherits an
+    # ignored SIGINT; a terminal's Ctrl-C reaches a process whose SIGINT is the default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(out: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*TRAIN, SPIRAL, "--out", str(out), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_in_a_terminal,
     )
 
 

@@ -56,7 +56,7 @@ def offer_restore(window: MainWindow) -> None:
         if box.clickedButton() is restore:
             if window.open_project(project):
                 window.project_path = None
-                window._mark_dirty(True)
+                window.mark_dirty(True)
                 window.autosave()  # now this window's own autosave holds it
                 discard_orphan(project)
             return

@@ -17,7 +17,8 @@ from PySide6.QtCore import QObject, QThread, Signal
 from ndestudio.core import events as ev
 from ndestudio.core.control import TrainControl
 from ndestudio.core.errors import UserError
-from ndestudio.core.specs import RunSpec, SpecError, validate
+from ndestudio.core.specs import RunSpec, SpecError
+from ndestudio.core.validation import validate
 from ndestudio.gui.worker import TrainingWorker
 
 if TYPE_CHECKING:  # imported when a run starts: the window shows before torch (core_loader)

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from ndestudio.core.budget import budget_problems
 from ndestudio.core.presets import preset
-from ndestudio.core.specs import RunSpec, SpecError, validate
+from ndestudio.core.specs import RunSpec, SpecError
+from ndestudio.core.validation import validate
 from tests.conftest import small_spec
 from tests.strategies import JSON_VALUES
 

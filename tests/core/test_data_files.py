@@ -15,7 +15,8 @@ from ndestudio.core.data import (
     load_csv,
     make_demo,
 )
-from ndestudio.core.specs import DataSpec, SpecError, validate
+from ndestudio.core.specs import DataSpec, SpecError
+from ndestudio.core.validation import validate
 from ndestudio.core.training import Trainer
 from tests.conftest import small_spec
 

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from ndestudio.core.specs import RunSpec, SolverSpec, SpecError, validate
+from ndestudio.core.specs import RunSpec, SolverSpec, SpecError
+from ndestudio.core.validation import validate
 from tests.conftest import small_spec
 
 

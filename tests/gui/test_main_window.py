@@ -82,7 +82,7 @@ def test_train_pause_resume_stop_save_reopen(family, make_window, qtbot, tmp_pat
     fresh = make_window()
     assert fresh.open_project(path)
     assert fresh.session.spec == window.session.spec
-    assert fresh._collect() == window.session.spec  # every panel shows the saved values
+    assert fresh.collect_spec() == window.session.spec  # every panel shows the saved values
     saved, reopened = _weights(window), _weights(fresh)
     assert saved.keys() == reopened.keys()
     assert all(torch.equal(saved[k], reopened[k]) for k in saved)
@@ -306,7 +306,7 @@ def test_export_action_writes_a_verified_file_off_the_gui_thread(make_window, qt
     window = make_window(_gui_spec("ode"))
     window.export_dialog()  # nothing trained yet: explained, no dialog
     assert "Train the model before exporting" in window.failure_box.text()
-    assert window.export_box is None
+    assert window.exports.dialog is None
 
     window.train()
     qtbot.waitUntil(lambda: _points(window) >= 3, timeout=60_000)
@@ -315,7 +315,7 @@ def test_export_action_writes_a_verified_file_off_the_gui_thread(make_window, qt
     _stop(window, qtbot)
 
     window.export_dialog()
-    dialog = window.export_box
+    dialog = window.exports.dialog
     assert isinstance(dialog, ExportDialog) and dialog.method.currentText() == "dopri5"
     assert dialog.rtol.isEnabled() and not dialog.step.isEnabled()
     dialog.method.setCurrentText("rk4")
@@ -328,16 +328,20 @@ def test_export_action_writes_a_verified_file_off_the_gui_thread(make_window, qt
     asyncio.set_event_loop(loop)
     try:
         target = tmp_path / "spiral.pt"
-        snapshot = window._export_snapshot()
+        snapshot = window.exports.snapshot()
         report = loop.run_until_complete(
-            window.export_async(target, ExportOptions(method="rk4", step_size=0.05), snapshot)
+            window.exports.export_async(
+                target, ExportOptions(method="rk4", step_size=0.05), snapshot
+            )
         )
         assert report is not None and target.exists()
         assert str(target) in window.failure_box.text()
         details = window.failure_box.informativeText()
         assert "solver rk4 (step 0.05)" in details and details.count("— ok") == 2
         refused = loop.run_until_complete(
-            window.export_async(tmp_path / "no" / "such" / "x.pt", ExportOptions(), snapshot)
+            window.exports.export_async(
+                tmp_path / "no" / "such" / "x.pt", ExportOptions(), snapshot
+            )
         )
         assert refused is None and "does not exist" in window.failure_box.text()
     finally:
@@ -357,7 +361,7 @@ def test_sde_objective_switches_the_fields_that_apply(make_window):
     panel.objective.setCurrentText("latent_sde")
     assert not panel.constraint.isEnabled() and panel.likelihood_std.isEnabled()
     panel.likelihood_std.setValue(0.25)
-    spec = window._collect()
+    spec = window.collect_spec()
     assert spec.model.sde.objective == "latent_sde" and spec.model.sde.likelihood_std == 0.25
 
 

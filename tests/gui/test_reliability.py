@@ -7,7 +7,7 @@ import json
 
 import torch
 
-import ndestudio.gui.main_window as main_window
+import ndestudio.gui.project_files as project_files
 from tests.conftest import small_spec
 
 
@@ -25,13 +25,13 @@ def test_autosave_writes_the_weights_before_the_project_that_names_them(
     make_window, qtbot, monkeypatch
 ):
     written = []
-    save_project = main_window.save_project
+    save_project = project_files.save_project
 
     def recording_save_project(path, *args, **kwargs):
         written.append((path.name, path.with_suffix(".pt").exists()))
         save_project(path, *args, **kwargs)
 
-    monkeypatch.setattr(main_window, "save_project", recording_save_project)
+    monkeypatch.setattr(project_files, "save_project", recording_save_project)
     window = make_window(small_spec("ode", iterations=100_000, eval_every=5))
     _training(window, qtbot)
     window.autosave()  # during the run: the worker writes the weights at a step boundary

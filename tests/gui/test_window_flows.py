@@ -49,12 +49,12 @@ def test_export_proposes_a_name_that_cannot_be_the_projects_checkpoint(
     make_window, qtbot, tmp_path
 ):
     window, project = _trained_project(make_window, qtbot, tmp_path)
-    proposed = window.export_default(window.session.spec.name)
+    proposed = window.exports.default_path(window.session.spec.name)
     assert proposed == tmp_path / "p1-model.pt"
     assert proposed not in (project, project.with_suffix(".pt"))
     window.export_dialog()
-    assert window.export_box.target() == proposed
-    window.export_box.reject()
+    assert window.exports.dialog.target() == proposed
+    window.exports.dialog.reject()
 
 
 def test_export_refuses_the_projects_own_files_and_asks_before_replacing(
@@ -64,8 +64,8 @@ def test_export_refuses_the_projects_own_files_and_asks_before_replacing(
     weights = project.with_suffix(".pt")
     before = weights.read_bytes()
     exported: list[Path] = []
-    window.export_async = lambda path, options, snapshot: exported.append(path)  # type: ignore[method-assign]
-    window._schedule = lambda coro: None  # type: ignore[method-assign]
+    window.exports.export_async = lambda path, options, snapshot: exported.append(path)  # type: ignore[method-assign]
+    window.schedule = lambda coro: None  # type: ignore[method-assign]
     for owned in (weights, project, window.autosave_path):
         window.export_to(owned, ExportOptions())
         assert "belongs to the open project" in window.failure_box.text()
@@ -338,7 +338,7 @@ def test_dialogs_open_in_the_projects_folder_and_save_takes_the_files_name(
     monkeypatch.setattr(QFileDialog, "getOpenFileName", open_dialog)
     window.open_dialog()
     assert opened == [str(target.parent)]
-    assert window.export_default("x") == target.parent / "mine-model.pt"
+    assert window.exports.default_path("x") == target.parent / "mine-model.pt"
     fresh = make_window()
     assert fresh.dialog_folder() == target.parent  # the last folder used
 
@@ -403,3 +403,47 @@ def test_a_loss_gap_warning_is_shown_and_cleared_on_switching(make_window, qtbot
     assert panel.warning.isVisibleTo(panel)
     window.model_panel.family.setCurrentText("cde")
     assert not panel.warning.isVisibleTo(panel)
+
+
+# Issue 12, structure: a view is a module the window feeds, not code in the window -----------
+
+
+class _RecordingView:
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.cleared = 0
+        self.replayed: list[object] = []
+        self.datasets: list[object] = []
+
+    def on_events(self, batch) -> None:
+        from ndestudio.core import events as ev
+
+        self.steps += [e.iteration for e in batch if isinstance(e, ev.Step)]
+
+    def clear(self) -> None:
+        self.cleared += 1
+
+    def replay(self, trainer) -> None:
+        self.replayed.append(trainer)
+
+    def set_dataset(self, dataset) -> None:
+        self.datasets.append(dataset)
+
+
+def test_an_added_view_gets_the_runs_events_clears_and_replays(make_window, qtbot):
+    window = make_window(small_spec("ode", iterations=4, eval_every=2))
+    view = _RecordingView()
+    window.add_view(view)
+    assert view.datasets == [window.data_panel.dataset]
+    _run(window, qtbot)
+    assert view.steps == [1, 2, 3, 4]
+    cleared = view.cleared
+    window.model_panel.family.setCurrentText("cde")  # another run takes the screen
+    assert view.cleared > cleared
+    window.model_panel.family.setCurrentText("ode")  # the preset differs: nothing to replay
+    late = _RecordingView()
+    window.session.set_spec(window.session.trainer.spec)
+    window._sync_views()
+    assert view.replayed == [window.session.trainer]
+    window.add_view(late)  # a view added while a run is shown is shown that run
+    assert late.replayed == [window.session.trainer]

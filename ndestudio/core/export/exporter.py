@@ -30,9 +30,10 @@ from ndestudio.core.export.options import ExportError, ExportOptions, resolve_so
 from ndestudio.core.export.verify import CaseResult, compare, make_cases, run_fresh_process
 from ndestudio.core.files import temporary_beside
 from ndestudio.core.solvers import SolverFailure
-from ndestudio.core.specs import RunSpec, SolverSpec, SpecError, validate
+from ndestudio.core.specs import RunSpec, SolverSpec, SpecError
 from ndestudio.core.training.checkpoint import CheckpointError, load_checkpoint
 from ndestudio.core.training.tasks import Task, task_class
+from ndestudio.core.validation import validate
 
 USAGE = {
     "ode": "model(y0, t) -> trajectory: y0 (batch, C) or (C,), t (T,) strictly monotone; "

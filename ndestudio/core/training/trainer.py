@@ -22,7 +22,7 @@ from ndestudio.core.device import (
     set_threads,
 )
 from ndestudio.core.solvers import Probe, SolveStats
-from ndestudio.core.specs import RunSpec, validate
+from ndestudio.core.specs import RunSpec
 from ndestudio.core.training.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -36,6 +36,7 @@ from ndestudio.core.training.diagnostics import (
 )
 from ndestudio.core.training.optim import make_optimizer, make_schedule
 from ndestudio.core.training.tasks import Task, task_class
+from ndestudio.core.validation import validate
 
 # What a solver raises when the learned dynamics break it down (torchdiffeq asserts).
 _SOLVER_ERRORS = (AssertionError, RuntimeError, ValueError)
