@@ -1,7 +1,9 @@
 """Whether a run spec can run: every problem, in words a user can act on.
 
 Above :mod:`ndestudio.core.specs`, the solver catalog and the demo list (each of which
-imports the specs), so that no import goes round in a circle.
+imports the specs), so that no import goes round in a circle. Those two need torch: they
+are imported when a spec is first checked, so that importing this module (the window does
+before PyTorch has loaded; the CLI before it can handle Ctrl-C) stays light.
 """
 
 from __future__ import annotations
@@ -9,9 +11,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ndestudio.core.budget import budget_problems
-from ndestudio.core.data.demos import DEMOS
-from ndestudio.core.solvers.catalog import check_solver
 from ndestudio.core.specs import (
     ACTIVATIONS,
     CDE_TASKS,
@@ -37,6 +36,10 @@ def _choice(problems: list[str], label: str, value: str, allowed: tuple[str, ...
 
 def validate(spec: RunSpec) -> None:
     """Raise :class:`SpecError` listing every reason ``spec`` cannot run."""
+    from ndestudio.core.budget import budget_problems
+    from ndestudio.core.data.demos import DEMOS
+    from ndestudio.core.solvers.catalog import check_solver
+
     p: list[str] = []
     m, s, d, t = spec.model, spec.solver, spec.data, spec.train
     _choice(p, "model family", m.family, FAMILIES)
