@@ -16,8 +16,8 @@ from ndestudio.core.data import (
     make_demo,
 )
 from ndestudio.core.specs import DataSpec, SpecError
-from ndestudio.core.validation import validate
 from ndestudio.core.training import Trainer
+from ndestudio.core.validation import validate
 from tests.conftest import small_spec
 
 
