@@ -249,6 +249,23 @@ DEMOS: dict[str, Demo] = {
 }
 
 
+# The known equations of the ODE demos: state (..., C) → dy/dt, float64 tensors.
+_TRUE_FIELDS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "spiral": _spiral,
+    "lotka_volterra": _lotka_volterra,
+    "pendulum": _pendulum,
+    "van_der_pol": _van_der_pol,
+    "lorenz": _lorenz,
+}
+
+
+def true_field(name: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The true vector field ``y ↦ dy/dt`` of the ODE demo ``name`` (autonomous, on float64
+    states of shape (..., C) in the data's units), or None where the equations are not
+    known (not an ODE demo, or a data file)."""
+    return _TRUE_FIELDS.get(name)
+
+
 def make_demo(spec: DataSpec) -> TimeSeriesDataset:
     """Generate the demo named by ``spec`` (deterministic for a given seed)."""
     if spec.name not in DEMOS:

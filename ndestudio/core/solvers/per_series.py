@@ -43,11 +43,11 @@ from torchdiffeq._impl.misc import _check_inputs
 from torchdiffeq._impl.odeint import SOLVERS
 
 from ndestudio.core.solvers.catalog import ODE_METHODS
-from ndestudio.core.solvers.ode import (
+from ndestudio.core.solvers.ode_grid import (
     SolverFailure,
     _AdaptiveStepField,
     _FixedStepField,
-    solve_ode,
+    solve_on_grid,
     solver_options,
 )
 from ndestudio.core.solvers.stats import Probe
@@ -268,4 +268,4 @@ def _time_changed(
         assert spec.step_size is not None and math.isfinite(spec.step_size)
         grid = step_grid(t, spec.step_size)
     changed = TimeChange(field, t, y0)
-    return solve_ode(changed, y0, s, spec, probe=probe, jump_t=jumps, step_grid=grid)
+    return solve_on_grid(changed, y0, s, spec, probe=probe, jump_t=jumps, step_grid=grid)

@@ -152,7 +152,8 @@ def solve_sde(
         )
     if not probe.stats.in_backward:
         span = float(ts[-1] - ts[0])
-        probe.stats.add_uniform_steps(dt, max(1, math.ceil(span / dt - 1e-9)))
+        probe.stats.solves += 1
+        probe.stats.add_uniform_steps(dt, max(1, math.ceil(span / dt - 1e-9)), float(ts[0]))
     if spec.gradient == "backprop":
         return torchsde.sdeint(wrapped, y0, ts, bm=bm, method=spec.method, dt=dt, logqp=logqp)
     adjoint_method = "adjoint_reversible_heun" if spec.gradient == "reversible" else None

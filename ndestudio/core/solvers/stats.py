@@ -23,35 +23,57 @@ class SolveStats:
     counts vector-Jacobian products of the backward pass (through the solver, or the
     adjoint's augmented dynamics). Step sizes of a GPU solve stay the solver's own tensors,
     gathered once per summary: no GPU synchronisation per step.
+
+    ``solves`` counts the forward solves and ``rejected_steps`` the steps an adaptive solver
+    rejected in them. With ``trace`` set (solver telemetry), each accepted step's start time
+    is kept too (:meth:`step_times`, in the solver's own time), at one host read per step.
     """
 
     nfe_forward: int = 0
     nfe_backward: int = 0
     in_backward: bool = False
+    solves: int = 0
+    rejected_steps: int = 0
+    trace: bool = False
     _device_steps: list[torch.Tensor] = field(default_factory=list)
     _host_steps: list[float] = field(default_factory=list)
+    _step_times: list[float] = field(default_factory=list)
 
     def reset(self) -> None:
+        """Clear the counts and steps (``trace`` stays as it is)."""
         self.nfe_forward = 0
         self.nfe_backward = 0
         self.in_backward = False
+        self.solves = 0
+        self.rejected_steps = 0
         self._device_steps.clear()
         self._host_steps.clear()
+        self._step_times.clear()
 
-    def add_step(self, dt: torch.Tensor) -> None:
-        """Record an accepted step of a solver, its size a scalar tensor.
+    def add_step(self, dt: torch.Tensor, t0: torch.Tensor | None = None) -> None:
+        """Record an accepted step of a solver, its size a scalar tensor (``t0``: its start,
+        kept when tracing).
 
         A CPU solve's step is read at once (no synchronisation to avoid, and a float list is
         cheaper than gathering tensors); a GPU solve's stays on the device until a summary.
         """
+        if self.trace:
+            self._step_times.append(math.nan if t0 is None else float(t0.detach()))
         if dt.device.type == "cpu":
             self._host_steps.append(abs(dt.item()))
         else:
             self._device_steps.append(dt.detach().reshape(-1))
 
-    def add_uniform_steps(self, dt: float, count: int) -> None:
-        """Record ``count`` accepted steps of size ``dt`` (a fixed-step solve)."""
+    def add_uniform_steps(self, dt: float, count: int, t0: float = math.nan) -> None:
+        """Record ``count`` accepted steps of size ``dt`` (a fixed-step solve from ``t0``)."""
+        if self.trace:
+            self._step_times.extend([t0 + k * abs(dt) for k in range(count)])
         self._host_steps.extend([abs(dt)] * count)
+
+    def step_times(self) -> torch.Tensor:
+        """The start time of every accepted step recorded while tracing (float64), in the
+        order of :meth:`step_sizes` when every step was traced; NaN where unknown."""
+        return torch.tensor(self._step_times, dtype=torch.float64)
 
     def step_sizes(self) -> torch.Tensor:
         """Every accepted step size since the last reset (float64, on the CPU)."""
