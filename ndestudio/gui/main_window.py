@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QScrollArea, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QTabWidget,
+    QWidget,
+)
 
 from ndestudio import __version__
 from ndestudio.core import events as ev
@@ -35,6 +42,7 @@ from ndestudio.gui.panels.training import TrainingPanel
 from ndestudio.gui.project_files import ProjectFiles
 from ndestudio.gui.session import Session
 from ndestudio.gui.views.base import RunView
+from ndestudio.gui.views.phase_portrait import PhasePortraitView
 from ndestudio.gui.views.run_status import RunStatus
 from ndestudio.gui.views.training_plots import TrainingPlots
 
@@ -88,10 +96,14 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
 
         self.run_plots = TrainingPlots()
-        self.setCentralWidget(self.run_plots)
+        self.portrait_view = PhasePortraitView(self.session)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.run_plots, "Training")
+        self.tabs.addTab(self.portrait_view, "Inspect: phase portrait")
+        self.setCentralWidget(self.tabs)
         self._build_panels()
         self.run_status = RunStatus(self.session, self.training_panel, self.statusBar())
-        self.views: list[RunView] = [self.run_plots, self.run_status]
+        self.views: list[RunView] = [self.run_plots, self.run_status, self.portrait_view]
         self.projects = ProjectFiles(self)
         self.exports = ModelExport(self)
         self.menus = WindowMenus(self)
@@ -265,6 +277,13 @@ class MainWindow(QMainWindow):
         self.data_panel.load(spec, self.core_loaded)
         self.training_panel.load(spec)
         self.run_plots.set_family(spec.model.family)
+        ode = spec.model.family == "ode"
+        self.tabs.setTabEnabled(self.tabs.indexOf(self.portrait_view), ode)
+        self.tabs.setTabToolTip(
+            self.tabs.indexOf(self.portrait_view),
+            "The learned vector field, its equilibria and trajectories from any state"
+            + ("" if ode else " (for neural ODEs, whose state is the data's)"),
+        )
         if self.core_loaded:  # validation looks up the solver catalog and the demos
             self._show_problems()
             self._show_dataset()
@@ -576,6 +595,7 @@ class MainWindow(QMainWindow):
         self.redraw_timer.stop()
         self.autosave_timer.stop()
         self.trim_timer.stop()
+        self.portrait_view.shutdown()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         event.accept()

@@ -1,0 +1,87 @@
+"""Inspect ▸ Phase portrait: the learned field, its equilibria, click-to-integrate (issue 12)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from ndestudio.core.inspect import field_slice, integrate, learned_dynamics
+from ndestudio.gui.views.phase_portrait import arrow_segments, speed_bands
+from tests.conftest import small_spec
+
+
+def _trained_portrait(make_window, qtbot):
+    window = make_window(small_spec("ode", iterations=6, eval_every=3))
+    window.resize(1200, 800)
+    window.train()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=60_000)
+    view = window.portrait_view
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.portrait is not None and not view._busy, timeout=60_000)
+    return window, view
+
+
+def test_the_portrait_is_the_learned_field_with_its_equilibria(make_window, qtbot):
+    window, view = _trained_portrait(make_window, qtbot)
+    trainer = window.session.trainer
+    grid = view.portrait.field
+    direct = field_slice(learned_dynamics(trainer), view.box(), n=len(grid.xs))
+    np.testing.assert_allclose(grid.rates, direct.rates, rtol=1e-12, atol=1e-12)
+    assert grid.true_rates is not None  # the spiral's equations are known
+    drawn = sum(0 if c.xData is None else len(c.xData) for c in view.arrow_curves)
+    assert drawn == 6 * len(grid.xs) * len(grid.ys)  # a shaft and two barbs per grid point
+    listed = view.equilibria_text.text()
+    for eq in view.portrait.equilibria:
+        assert eq.kind in listed
+        assert (
+            np.linalg.norm(
+                learned_dynamics(trainer).rate(learned_dynamics(trainer).tensor(eq.point)).numpy()
+            )
+            < 1e-6
+        )
+    assert len(view.equilibrium_dots.data) == len(view.portrait.equilibria)
+
+
+def test_a_click_at_a_pixel_integrates_from_that_pixels_state(make_window, qtbot):
+    window, view = _trained_portrait(make_window, qtbot)
+    plot = view.plot
+    box = view.box()
+    target = QPointF(
+        box[0][0] + 0.7 * (box[0][1] - box[0][0]), box[1][0] + 0.4 * (box[1][1] - box[1][0])
+    )
+    viewbox = plot.getPlotItem().getViewBox()
+    pixel = plot.mapFromScene(viewbox.mapViewToScene(target))
+    qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pixel))
+    qtbot.waitUntil(lambda: len(view.pinned) == 1, timeout=60_000)
+    clicked = viewbox.mapSceneToView(plot.mapToScene(pixel))
+    pinned = view.pinned[0]
+    start = pinned.forward.start
+    x, y = view.axes
+    assert abs(start[x] - clicked.x()) < 1e-9 and abs(start[y] - clicked.y()) < 1e-9
+    direct = integrate(learned_dynamics(window.session.trainer), start, view.horizon.value())
+    np.testing.assert_allclose(pinned.forward.states, direct.states, rtol=1e-9, atol=1e-9)
+    backward = integrate(learned_dynamics(window.session.trainer), start, -view.horizon.value())
+    np.testing.assert_allclose(pinned.backward.states, backward.states, rtol=1e-9, atol=1e-9)
+    assert pinned.true_forward is not None  # and the true system from the same state
+    assert len(view.trajectory_curves) >= 3
+    view.clear_button.click()
+    assert view.pinned == [] and view.trajectory_curves == []
+
+
+def test_switching_to_another_family_clears_the_portrait_and_disables_the_tab(make_window, qtbot):
+    window, view = _trained_portrait(make_window, qtbot)
+    window.model_panel.family.setCurrentText("sde")
+    assert view.portrait is None and not window.tabs.isTabEnabled(window.tabs.indexOf(view))
+
+
+def test_arrows_point_along_the_field_on_screen_and_bands_order_speeds():
+    xs, ys = np.array([0.0, 1.0]), np.array([0.0, 2.0])
+    u, v = np.ones((2, 2)), np.zeros((2, 2))
+    u[0, 0], v[0, 0] = 0.0, 0.0  # no field: no arrow
+    x, y = arrow_segments(xs, ys, u, v)
+    assert len(x) == 6 * 3  # three arrows, each a shaft and two barbs (point pairs)
+    shafts_x, shafts_y = x[:6].reshape(3, 2), y[:6].reshape(3, 2)
+    assert np.all(shafts_x[:, 1] > shafts_x[:, 0]) and np.allclose(shafts_y[:, 0], shafts_y[:, 1])
+    speed = np.array([[1.0, 10.0], [100.0, 1000.0]])
+    bands = speed_bands(speed, 4)
+    assert bands.ravel().tolist() == [0, 1, 2, 3]
