@@ -353,6 +353,54 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+def inspect(args: argparse.Namespace) -> int:
+    """Inspect a trained checkpoint: numbers as JSON and CSV, the Inspect views as PNG."""
+    from ndestudio.core.inspect import inspect_run
+    from ndestudio.core.inspect.files import write_inspection
+    from ndestudio.core.training import Trainer
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"error: {out} is a file; --out needs a folder", file=sys.stderr)
+        return 2
+    try:
+        trainer = Trainer.from_checkpoint(args.checkpoint)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    family = trainer.spec.model.family
+    print(
+        f"inspecting {args.checkpoint}: {family.upper()} after {trainer.iteration} iterations",
+        file=sys.stderr,
+    )
+    report = inspect_run(trainer, grid=args.grid, seeds=args.seeds, n_samples=args.samples)
+    try:
+        written = write_inspection(report, out)
+        if not args.no_figures:
+            from ndestudio.gui.figures import render_figures
+
+            written += render_figures(trainer, out)
+    except OSError as exc:
+        print(f"error: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for eq in report.get("equilibria", []):
+        point = ", ".join(f"{v:.4g}" for v in eq["point"])
+        eig = ", ".join(
+            f"{re:.3g}{im:+.3g}i" if im else f"{re:.3g}" for re, im in eq["eigenvalues"]
+        )
+        print(f"equilibrium: {eq['kind']} at ({point}); eigenvalues {eig}")
+    if "sde" in report:
+        print(f"mean Wasserstein-1 distance to the data: {report['sde']['mean_wasserstein']:.4g}")
+    if "confusion" in report:
+        print(f"validation accuracy: {report['confusion']['accuracy']:.4g}")
+    warning = report.get("telemetry", {}).get("warning")
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def demos(args: argparse.Namespace) -> int:
     from ndestudio.core.data import DEMOS
 
@@ -435,6 +483,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-num-steps", type=int, help="dopri5: steps allowed between two output times"
     )
     p_export.set_defaults(func=export)
+    p_inspect = sub.add_parser(
+        "inspect",
+        help="inspect a trained checkpoint: equilibria, field, distributions, confusion "
+        "matrix, solver telemetry (JSON, CSV) and the Inspect views (PNG)",
+    )
+    p_inspect.add_argument("checkpoint", help="checkpoint.pt written by training")
+    p_inspect.add_argument("--out", required=True, help="the folder to write into")
+    p_inspect.add_argument("--grid", type=int, default=30, help="ODE field grid per side")
+    p_inspect.add_argument("--seeds", type=int, default=10, help="ODE Newton seeds per side")
+    p_inspect.add_argument("--samples", type=int, default=512, help="SDE sample paths")
+    p_inspect.add_argument("--no-figures", action="store_true", help="numbers only, no PNG")
+    p_inspect.set_defaults(func=inspect)
     p_demos = sub.add_parser("demos", help="list the built-in demo systems")
     p_demos.set_defaults(func=demos)
     return parser

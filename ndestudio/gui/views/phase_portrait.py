@@ -123,7 +123,7 @@ class _Results(QObject):
 class PhasePortraitView(QWidget):
     """A :class:`~ndestudio.gui.views.base.RunView` of a neural ODE's learned field."""
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.dataset: TimeSeriesDataset | None = None
@@ -224,7 +224,7 @@ class PhasePortraitView(QWidget):
     # RunView -------------------------------------------------------------------------------
 
     def on_events(self, batch: list[ev.Event]) -> None:
-        if any(isinstance(e, ev.Started) for e in batch):
+        if any(isinstance(e, ev.Started) for e in batch) and self.session is not None:
             self.trainer = self.session.trainer
         if any(isinstance(e, ev.Eval) for e in batch) and self.isVisible():
             self.request()
@@ -267,6 +267,10 @@ class PhasePortraitView(QWidget):
         self.request()  # what changed while it was hidden
 
     # computing -----------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        """Nothing is being computed and what can be drawn is drawn."""
+        return not self._busy and (self.portrait is not None or self._usable() is not None)
 
     @property
     def axes(self) -> tuple[int, int]:
