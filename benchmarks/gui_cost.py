@@ -17,7 +17,10 @@
    next to the old core-first order and ``python -c "import torch"``, interleaved.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_cost.py [--segments 120] [--steps 40]
-        [--starts 12] [--cold-start-only]
+        [--starts 12] [--cold-start-only] [--inspect]
+
+``--inspect`` trains with the phase-portrait tab open, so that the window's cost includes
+its recomputations, and prints how long a 30×30 field plus its equilibria take.
 """
 
 from __future__ import annotations
@@ -273,6 +276,11 @@ def main() -> None:
     parser.add_argument("--runs-steps", type=int, default=300, help="iterations of a whole run")
     parser.add_argument("--starts", type=int, default=12, help="cold starts of each kind")
     parser.add_argument("--cold-start-only", action="store_true", help="skip the training part")
+    parser.add_argument(
+        "--inspect",
+        action="store_true",
+        help="train with the Inspect ▸ Phase portrait tab open (it recomputes while training)",
+    )
     args = parser.parse_args()
     if args.cold_start_only:
         cold_start(args.starts)
@@ -282,9 +290,21 @@ def main() -> None:
     window = MainWindow(settings=QSettings(f"{tmp}/s.ini", QSettings.Format.IniFormat))
     window.autosave_timer.stop()
     window.show()
+    if args.inspect:
+        from ndestudio.core.inspect import time_field_and_equilibria
+
+        window.tabs.setCurrentWidget(window.portrait_view)
+        timing = time_field_and_equilibria(Trainer(spec_for(10)), n=30, seeds=10)
+        print(
+            f"phase portrait: a 30×30 field {1000 * timing['field_s']:.1f} ms plus its "
+            f"equilibria from 10×10 seeds {1000 * timing['equilibria_s']:.0f} ms "
+            f"(total {1000 * timing['total_s']:.0f} ms, best of 3; spiral model)"
+        )
     app.processEvents()
     core_alone(20)  # warm-up
     ratios = sorted(alternating(window, args.segments, args.steps))
+    if args.inspect:
+        print(f"phase portraits computed while training: {window.portrait_view.computed}")
     q1, q2, q3 = statistics.quantiles(ratios, n=4)
     lo, hi = bootstrap_median(ratios)
     print(

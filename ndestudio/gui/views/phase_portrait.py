@@ -12,12 +12,13 @@ time; a request during it is served by one more computation when it ends.
 from __future__ import annotations
 
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -43,6 +44,10 @@ SEEDS = 8  # Newton seeds per side for the equilibria
 SPEED_BANDS = 5  # arrow colours, slow to fast
 ARROW_SHARE = 0.8  # an arrow's length, as a share of the grid's cell
 HEAD = 0.3  # the arrowhead's length, as a share of the arrow's
+# While training, a recomputation takes CPU (and the GIL) from the trainer: the next one waits
+# at least MIN_INTERVAL_S, and long enough that recomputing stays within BUDGET of the time.
+MIN_INTERVAL_S = 2.0
+BUDGET = 0.03
 KIND_STYLE = {  # symbol, filled, colour
     "stable node": ("o", True, "#1a7f37"),
     "stable focus": ("o", True, "#1f77b4"),
@@ -133,6 +138,11 @@ class PhasePortraitView(QWidget):
         self._generation = 0  # results of an older generation (before a clear) are dropped
         self._busy = False
         self._again = False
+        self.computed = 0  # portraits drawn (benchmarks/gui_cost.py counts them)
+        self._not_before = 0.0  # while training: no recomputation before this (perf_counter)
+        self._later = QTimer(self)  # a deferred request
+        self._later.setSingleShot(True)
+        self._later.timeout.connect(self.request)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspect")
         self._results = _Results(self)
         self._results.portrait.connect(self._show_portrait)
@@ -227,7 +237,12 @@ class PhasePortraitView(QWidget):
         if any(isinstance(e, ev.Started) for e in batch) and self.session is not None:
             self.trainer = self.session.trainer
         if any(isinstance(e, ev.Eval) for e in batch) and self.isVisible():
-            self.request()
+            wait = self._not_before - time.perf_counter()
+            if wait > 0:  # training goes on: within the budget, later
+                if not self._later.isActive():
+                    self._later.start(int(1000 * wait) + 1)
+            else:
+                self.request()
 
     def clear(self) -> None:
         self._generation += 1
@@ -343,7 +358,10 @@ class PhasePortraitView(QWidget):
                 self.status.setText(result)
             else:
                 self.portrait = result  # type: ignore[assignment]
+                self.computed += 1
                 self._draw_portrait()
+                cost = self.portrait.seconds if self.portrait is not None else 0.0
+                self._not_before = time.perf_counter() + max(MIN_INTERVAL_S, cost / BUDGET)
         if self._again:
             self.request()
 
