@@ -85,3 +85,58 @@ def test_arrows_point_along_the_field_on_screen_and_bands_order_speeds():
     speed = np.array([[1.0, 10.0], [100.0, 1000.0]])
     bands = speed_bands(speed, 4)
     assert bands.ravel().tolist() == [0, 1, 2, 3]
+
+
+def _mouse(widget, kind, pos: QPoint, buttons) -> None:
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    kinds = {
+        "press": QEvent.Type.MouseButtonPress,
+        "move": QEvent.Type.MouseMove,
+        "release": QEvent.Type.MouseButtonRelease,
+    }
+    local = QPointF(pos)
+    event = QMouseEvent(
+        kinds[kind],
+        local,
+        QPointF(widget.mapToGlobal(pos)),
+        Qt.MouseButton.LeftButton if kind != "move" else Qt.MouseButton.NoButton,
+        buttons,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def test_dragging_a_start_moves_its_trajectories(make_window, qtbot):
+    window, view = _trained_portrait(make_window, qtbot)
+    plot, viewbox = view.plot, view.plot.getPlotItem().getViewBox()
+    box = view.box()
+    first = QPointF(
+        box[0][0] + 0.7 * (box[0][1] - box[0][0]), box[1][0] + 0.5 * (box[1][1] - box[1][0])
+    )
+    view.launch(first.x(), first.y())
+    qtbot.waitUntil(lambda: len(view.pinned) == 1, timeout=60_000)
+    start = plot.mapFromScene(viewbox.mapViewToScene(first))
+    end = start + QPoint(-60, 40)
+    left = Qt.MouseButton.LeftButton
+    _mouse(plot.viewport(), "press", start, left)
+    for k in range(1, 11):
+        _mouse(plot.viewport(), "move", start + (end - start) * (k / 10), left)
+    _mouse(plot.viewport(), "release", end, Qt.MouseButton.NoButton)
+    moved = viewbox.mapSceneToView(plot.mapToScene(end))
+    x, y = view.axes
+    pixel = abs(viewbox.viewPixelSize()[0]) + abs(viewbox.viewPixelSize()[1])
+
+    def followed() -> bool:
+        return len(view.pinned) == 1 and abs(view.pinned[0].forward.start[x] - first.x()) > pixel
+
+    qtbot.waitUntil(followed, timeout=60_000)
+    moved_to = view.pinned[0].forward.start
+    assert abs(moved_to[x] - moved.x()) < 2 * pixel and abs(moved_to[y] - moved.y()) < 2 * pixel
+    assert len(view.start_targets) == 1  # moved, not a second start
+    direct = integrate(
+        learned_dynamics(window.session.trainer), view.pinned[0].forward.start, view.horizon.value()
+    )
+    np.testing.assert_allclose(view.pinned[0].forward.states, direct.states, rtol=1e-9, atol=1e-9)

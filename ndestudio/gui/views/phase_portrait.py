@@ -219,9 +219,7 @@ class PhasePortraitView(QWidget):
         self.equilibrium_dots = pg.ScatterPlotItem(size=12, hoverable=True)
         self.equilibrium_dots.setZValue(10)
         item.addItem(self.equilibrium_dots)
-        self.start_dots = pg.ScatterPlotItem(size=7, brush=pg.mkBrush("k"), pen=None)
-        self.start_dots.setZValue(11)
-        item.addItem(self.start_dots)
+        self.start_targets: list[pg.TargetItem] = []  # the starts, draggable
 
         self.plot.scene().sigMouseClicked.connect(self._clicked)
         self.x_axis.currentIndexChanged.connect(self._axes_changed)
@@ -365,8 +363,9 @@ class PhasePortraitView(QWidget):
         if self._again:
             self.request()
 
-    def launch(self, x: float, y: float) -> None:
-        """Trajectories forward and backward from the state at (x, y) of the slice."""
+    def launch(self, x: float, y: float, replace: int | None = None) -> None:
+        """Trajectories forward and backward from the state at (x, y) of the slice; with
+        ``replace``, in place of the pinned trajectory of that index (its start dragged)."""
         if self._usable() is not None:
             return
         start = self.state()
@@ -382,18 +381,27 @@ class PhasePortraitView(QWidget):
                 result: object = trajectories_from(learned, start, horizon, truth=truth)
             except Exception as exc:
                 result = f"The trajectory could not be computed: {exc}"
-            self._results.trajectories.emit(generation, result)
+            self._results.trajectories.emit(generation, (replace, result))
 
         self._executor.submit(job)
 
-    def _show_trajectories(self, generation: int, result: object) -> None:
+    def _show_trajectories(self, generation: int, outcome: object) -> None:
+        replace, result = outcome  # type: ignore[misc]
         if generation != self._generation:
             return
         if isinstance(result, str):
             self.status.setText(result)
             return
-        self.pinned.append(result)  # type: ignore[arg-type]
+        if replace is not None and replace < len(self.pinned):
+            self.pinned[replace] = result
+        else:
+            self.pinned.append(result)
         self._draw_trajectories()
+
+    def _dragged(self, index: int, target: pg.TargetItem) -> None:
+        """A start dragged to a new state: its trajectories follow."""
+        point = target.pos()
+        self.launch(point.x(), point.y(), replace=index)
 
     def clear_trajectories(self) -> None:
         self.pinned = []
@@ -535,10 +543,11 @@ class PhasePortraitView(QWidget):
         item = self.plot.getPlotItem()
         for curve in self.trajectory_curves:
             item.removeItem(curve)
-        self.trajectory_curves = []
+        for target in self.start_targets:
+            item.removeItem(target)
+        self.trajectory_curves, self.start_targets = [], []
         x, y = self.axes
-        starts = []
-        for pinned in self.pinned:
+        for index, pinned in enumerate(self.pinned):
             paths = [(pinned.forward, LEARNED, Qt.PenStyle.SolidLine)]
             paths.append((pinned.backward, LEARNED, Qt.PenStyle.DotLine))
             if self.show_truth.isChecked():
@@ -554,8 +563,21 @@ class PhasePortraitView(QWidget):
                 curve.setZValue(5)
                 item.addItem(curve)
                 self.trajectory_curves.append(curve)
-            starts.append((pinned.forward.start[x], pinned.forward.start[y]))
-        self.start_dots.setData(pos=starts) if starts else self.start_dots.setData([])
+            target = pg.TargetItem(
+                pos=(pinned.forward.start[x], pinned.forward.start[y]),
+                size=9,
+                symbol="o",
+                pen=pg.mkPen("k"),
+                brush=pg.mkBrush("k"),
+                movable=True,
+            )
+            target.setZValue(11)
+            target.setToolTip("Drag to move this start; its trajectories follow.")
+            target.sigPositionChangeFinished.connect(
+                lambda t, i=index: self._dragged(i, t)  # type: ignore[misc]
+            )
+            item.addItem(target)
+            self.start_targets.append(target)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
