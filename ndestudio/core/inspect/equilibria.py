@@ -18,6 +18,10 @@ ZERO_REAL_TOLERANCE = 1e-2
 """An eigenvalue's real part counts as 0 when ``|Re λ| ≤ ZERO_REAL_TOLERANCE · |λ|`` (a
 relative tolerance: 1 %, so the class does not depend on the units of time)."""
 
+RATE_FLOOR = 1e-4
+"""Eigenvalues smaller than this share of the field's typical rate (its median speed over
+the seeds divided by the box's diagonal, in normalised units) count as 0."""
+
 COMPLEX_TOLERANCE = 1e-8
 """An eigenvalue counts as complex (a rotation) when ``|Im λ| > COMPLEX_TOLERANCE · |λ|``."""
 
@@ -66,12 +70,18 @@ class Equilibrium:
 
 
 def classify(
-    eigenvalues: Sequence[complex] | np.ndarray, tolerance: float = ZERO_REAL_TOLERANCE
+    eigenvalues: Sequence[complex] | np.ndarray,
+    tolerance: float = ZERO_REAL_TOLERANCE,
+    floor: float = 0.0,
 ) -> str:
     """The class of an equilibrium whose Jacobian has ``eigenvalues``; real parts within
-    ``tolerance`` (relative, see :data:`ZERO_REAL_TOLERANCE`) of 0 count as 0."""
+    ``tolerance`` (relative, see :data:`ZERO_REAL_TOLERANCE`) of 0 count as 0, and an
+    eigenvalue of modulus at most ``floor`` (a rate, 1 / time) is 0 altogether: the
+    linearisation says nothing there ("non-hyperbolic", e.g. the cubic spiral's origin)."""
     lam = np.asarray(eigenvalues, dtype=complex)
     size = np.abs(lam)
+    if (size <= floor).any():
+        return "non-hyperbolic"
     zero = np.abs(lam.real) <= tolerance * size
     rotating = np.abs(lam.imag) > COMPLEX_TOLERANCE * size
     negative = ~zero & (lam.real < 0)
@@ -243,12 +253,28 @@ def find_equilibria(
     if not found:
         return []
     jacobians = jacobian(dynamics, np.stack([p for p, _, _ in found]), t)
+    floor = RATE_FLOOR * _typical_rate(dynamics, starts, lows, highs, t)
     out = []
     for (point, residual, count), jac in zip(found, jacobians, strict=True):
         values, vectors = np.linalg.eig(jac)
         order = np.lexsort((values.imag, values.real))
         values, vectors = values[order], vectors[:, order]
         out.append(
-            Equilibrium(point, jac, values, vectors, classify(values, tolerance), residual, count)
+            Equilibrium(
+                point, jac, values, vectors, classify(values, tolerance, floor), residual, count
+            )
         )
     return out
+
+
+def _typical_rate(
+    dynamics: Dynamics, starts: np.ndarray, lows: np.ndarray, highs: np.ndarray, t: float
+) -> float:
+    """The field's median speed over ``starts`` per unit of the box's diagonal (1 / time),
+    measured in normalised units so that no channel's units dominate."""
+    with torch.no_grad():
+        rates = dynamics.rate(dynamics.tensor(starts), t) / dynamics.scale
+        speed = torch.linalg.vector_norm(rates, dim=-1)
+    scale = dynamics.scale.cpu().double().numpy()
+    diagonal = float(np.linalg.norm((highs - lows) / scale))
+    return float(speed.median()) / diagonal if diagonal > 0 else 0.0

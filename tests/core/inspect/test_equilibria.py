@@ -247,3 +247,16 @@ def test_newton_in_float32_converges_to_its_precision():
     assert [e.kind for e in found] == ["saddle", "stable focus", "saddle"]
     for k, eq in zip((-1, 0, 1), found, strict=True):
         assert np.abs(eq.point - [k * math.pi, 0.0]).max() < 1e-5
+
+
+def test_an_equilibrium_whose_linearisation_vanishes_is_non_hyperbolic():
+    """The cubic spiral dy/dt = y³A has a zero Jacobian at its origin: no linear class holds
+    there (relative tolerances alone called it a focus from rounding-level eigenvalues)."""
+    fn = true_field("spiral")
+    assert fn is not None
+    spiral = Dynamics.from_function(fn, [0.0, 0.0], [0.7, 0.7], TIGHT)
+    found = find_equilibria(spiral, [(-1.0, 1.0), (-1.0, 1.0)], seeds=6)
+    origin = [eq for eq in found if np.abs(eq.point).max() < 1e-3]
+    assert origin and origin[0].kind == "non-hyperbolic"
+    slow = [[-5e-4, 3e-3], [-3e-3, -5e-4]]  # a slow but genuine focus keeps its class
+    assert find_equilibria(linear(slow), BOX, seeds=4)[0].kind == "stable focus"
