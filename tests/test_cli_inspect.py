@@ -47,14 +47,16 @@ def test_an_ode_checkpoint_gives_its_equilibria_field_and_portrait(tmp_path, cap
         assert float(row["x"]) == pytest.approx(eq["point"][0])
     field = _rows(out / "field.csv")
     assert len(field) == 12 * 12 and set(field[0]) == {"x", "y", "dx/dt", "dy/dt", "speed"}
-    image = QImage(str(out / "phase-portrait.png"))
-    assert not image.isNull() and image.width() > 500 and image.height() > 400
+    for name in ("phase-portrait.png", "solver.png"):
+        image = QImage(str(out / name))
+        assert not image.isNull() and image.width() > 500 and image.height() > 400, name
 
 
 def test_sde_and_cde_checkpoints_give_their_statistics(tmp_path):
     sde = _trained(tmp_path / "sde", "sde", iterations=2)
     out = tmp_path / "sde-report"
     assert cli.main(["inspect", str(sde), "--out", str(out), "--samples", "64"]) == 0
+    assert not QImage(str(out / "distributions.png")).isNull()
     report = json.loads((out / "inspection.json").read_text())["sde"]
     rows = _rows(out / "sde_statistics.csv")
     assert len(rows) == len(report["times"])  # one channel

@@ -63,8 +63,43 @@ def _phase_portrait(app: Any, trainer: Trainer, path: Path) -> Path | None:
         view.deleteLater()
 
 
+def _view(module: str, name: str, families: tuple[str, ...]) -> Callable[..., Path | None]:
+    """Draw the view class ``name`` of ``gui/views/<module>.py`` for runs of ``families``."""
+
+    def draw(app: Any, trainer: Trainer, path: Path) -> Path | None:
+        import importlib
+
+        if trainer.spec.model.family not in families:
+            return None
+        view = getattr(importlib.import_module(f"ndestudio.gui.views.{module}"), name)()
+        try:
+            view.resize(*SIZE)
+            view.show()
+            view.set_dataset(trainer.dataset)
+            view.replay(trainer)
+            _wait(
+                app,
+                lambda: not view.busy and (view.result is not None or view.usable() is not None),
+                name,
+            )
+            if view.result is None:
+                return None
+            app.processEvents()
+            view.grab().save(str(path))
+            return path
+        finally:
+            view.shutdown()
+            view.close()
+            view.deleteLater()
+
+    return draw
+
+
 FIGURES: list[tuple[str, Callable[[Any, Trainer, Path], Path | None]]] = [
     ("phase-portrait.png", _phase_portrait),
+    ("distributions.png", _view("sde_distributions", "SDEDistributionsView", ("sde",))),
+    ("readout.png", _view("cde_readout", "CDEReadoutView", ("cde",))),
+    ("solver.png", _view("telemetry", "TelemetryView", ("ode", "cde", "sde"))),
 ]
 
 

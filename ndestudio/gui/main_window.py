@@ -42,8 +42,11 @@ from ndestudio.gui.panels.training import TrainingPanel
 from ndestudio.gui.project_files import ProjectFiles
 from ndestudio.gui.session import Session
 from ndestudio.gui.views.base import RunView
+from ndestudio.gui.views.cde_readout import CDEReadoutView
 from ndestudio.gui.views.phase_portrait import PhasePortraitView
 from ndestudio.gui.views.run_status import RunStatus
+from ndestudio.gui.views.sde_distributions import SDEDistributionsView
+from ndestudio.gui.views.telemetry import TelemetryView
 from ndestudio.gui.views.training_plots import TrainingPlots
 
 if TYPE_CHECKING:
@@ -55,6 +58,11 @@ if TYPE_CHECKING:
 AUTOSAVE_MS = 60_000
 DOCK_WIDTHS = (330, 285)  # the left (model, dataset) and right (training) docks at first start
 TRIM_MS = 30_000  # freed heap memory goes back to the system this often
+
+
+def _part(owner: str, name: str) -> Any:
+    """A read-only attribute of the window that is ``name`` of its part ``owner``."""
+    return property(lambda self: getattr(getattr(self, owner), name), doc=f"{owner}.{name}")
 
 
 def default_spec() -> RunSpec:
@@ -97,13 +105,23 @@ class MainWindow(QMainWindow):
 
         self.run_plots = TrainingPlots()
         self.portrait_view = PhasePortraitView(self.session)
+        self.distributions_view = SDEDistributionsView(self.session)
+        self.readout_view = CDEReadoutView(self.session)
+        self.telemetry_view = TelemetryView(self.session)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.run_plots, "Training")
         self.tabs.addTab(self.portrait_view, "Inspect: phase portrait")
+        self.tabs.addTab(self.distributions_view, "Inspect: distributions")
+        self.tabs.addTab(self.readout_view, "Inspect: readout")
+        self.tabs.addTab(self.telemetry_view, "Inspect: solver")
         self.setCentralWidget(self.tabs)
         self._build_panels()
         self.run_status = RunStatus(self.session, self.training_panel, self.statusBar())
-        self.views: list[RunView] = [self.run_plots, self.run_status, self.portrait_view]
+        self.views: list[RunView] = [
+            self.run_plots,
+            self.run_status,
+            *self.inspect_views,
+        ]
         self.projects = ProjectFiles(self)
         self.exports = ModelExport(self)
         self.menus = WindowMenus(self)
@@ -135,59 +153,27 @@ class MainWindow(QMainWindow):
             import_core()
             self._on_core_loaded()
 
-    # the parts, by the names the rest of the app and the tests use --------------------------
+    # the parts ------------------------------------------------------------------------------
 
     @property
-    def plots(self) -> list:
-        return self.run_plots.plots
+    def inspect_views(self) -> list:
+        """The Inspect tabs' views (each computes in a worker thread of its own)."""
+        return [self.portrait_view, self.distributions_view, self.readout_view, self.telemetry_view]
 
-    @property
-    def loss_plot(self):  # type: ignore[no-untyped-def]
-        return self.run_plots.loss_plot
-
-    @property
-    def gradient_plot(self):  # type: ignore[no-untyped-def]
-        return self.run_plots.gradient_plot
-
-    @property
-    def nfe_plot(self):  # type: ignore[no-untyped-def]
-        return self.run_plots.nfe_plot
-
-    @property
-    def trajectory_plot(self):  # type: ignore[no-untyped-def]
-        return self.run_plots.trajectory_plot
-
-    @property
-    def phase_plot(self):  # type: ignore[no-untyped-def]
-        return self.run_plots.phase_plot
-
-    @property
-    def smoothing(self):  # type: ignore[no-untyped-def]
-        return self.run_plots.smoothing
-
-    @property
-    def redraw_timer(self) -> QTimer:
-        return self.run_plots.redraw_timer
-
-    @property
-    def state_label(self):  # type: ignore[no-untyped-def]
-        return self.run_status.state_label
-
-    @property
-    def rate_label(self):  # type: ignore[no-untyped-def]
-        return self.run_status.rate_label
-
-    @property
-    def train_action(self):  # type: ignore[no-untyped-def]
-        return self.menus.train_action
-
-    @property
-    def reset_action(self):  # type: ignore[no-untyped-def]
-        return self.menus.reset_action
-
-    @property
-    def reload_action(self):  # type: ignore[no-untyped-def]
-        return self.menus.reload_action
+    # The parts by the names the rest of the app and the tests use (see _part)...
+    plots = _part("run_plots", "plots")
+    loss_plot = _part("run_plots", "loss_plot")
+    gradient_plot = _part("run_plots", "gradient_plot")
+    nfe_plot = _part("run_plots", "nfe_plot")
+    trajectory_plot = _part("run_plots", "trajectory_plot")
+    phase_plot = _part("run_plots", "phase_plot")
+    smoothing = _part("run_plots", "smoothing")
+    redraw_timer = _part("run_plots", "redraw_timer")
+    state_label = _part("run_status", "state_label")
+    rate_label = _part("run_status", "rate_label")
+    train_action = _part("menus", "train_action")
+    reset_action = _part("menus", "reset_action")
+    reload_action = _part("menus", "reload_action")
 
     def redraw(self, force: bool = False) -> None:
         self.run_plots.redraw(force)
@@ -277,12 +263,36 @@ class MainWindow(QMainWindow):
         self.data_panel.load(spec, self.core_loaded)
         self.training_panel.load(spec)
         self.run_plots.set_family(spec.model.family)
-        ode = spec.model.family == "ode"
-        self.tabs.setTabEnabled(self.tabs.indexOf(self.portrait_view), ode)
+        family = spec.model.family
+        for view, own, tip, why in (
+            (
+                self.portrait_view,
+                "ode",
+                "The learned vector field, its equilibria and trajectories from any state",
+                " (for neural ODEs, whose state is the data's)",
+            ),
+            (
+                self.distributions_view,
+                "sde",
+                "The model's sample paths against the data's: quantile bands, marginal "
+                "histograms and the Wasserstein-1 distance per time",
+                " (for neural SDEs)",
+            ),
+            (
+                self.readout_view,
+                "cde",
+                "The hidden state and the readout as each series unfolds, and the validation "
+                "confusion matrix",
+                " (for neural CDEs)",
+            ),
+        ):
+            index = self.tabs.indexOf(view)
+            self.tabs.setTabEnabled(index, family == own)
+            self.tabs.setTabToolTip(index, tip + ("" if family == own else why))
         self.tabs.setTabToolTip(
-            self.tabs.indexOf(self.portrait_view),
-            "The learned vector field, its equilibria and trajectories from any state"
-            + ("" if ode else " (for neural ODEs, whose state is the data's)"),
+            self.tabs.indexOf(self.telemetry_view),
+            "Step sizes, rejected steps and function evaluations of one solve, with a "
+            "stiffness warning",
         )
         if self.core_loaded:  # validation looks up the solver catalog and the demos
             self._show_problems()
@@ -595,7 +605,8 @@ class MainWindow(QMainWindow):
         self.redraw_timer.stop()
         self.autosave_timer.stop()
         self.trim_timer.stop()
-        self.portrait_view.shutdown()
+        for view in self.inspect_views:
+            view.shutdown()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         event.accept()

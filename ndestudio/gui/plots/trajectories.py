@@ -122,7 +122,10 @@ class _Layers:
     def empty(self) -> None:
         """Show nothing, keeping the items for the next snapshot of the same kind."""
         for item in self.items:
-            item.setData(x=EMPTY, y=EMPTY)
+            if getattr(item, "opts", {}).get("stepMode"):  # a histogram: x has one more value
+                item.setData(x=EMPTY, y=EMPTY, stepMode=None)
+            else:
+                item.setData(x=EMPTY, y=EMPTY)
 
     def ensure(self, mode: str, specs: list[dict[str, Any]]) -> list[Any]:
         if mode != self.mode:

@@ -12,13 +12,12 @@ time; a request during it is served by one more computation when it ends.
 from __future__ import annotations
 
 import math
-import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,13 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ndestudio.core import events as ev
 from ndestudio.gui.plots.base import pen, title_html
+from ndestudio.gui.views.background import BackgroundView
 
 if TYPE_CHECKING:
     from ndestudio.core.data import TimeSeriesDataset
     from ndestudio.core.inspect import Dynamics, Portrait, StateTrajectories
-    from ndestudio.core.training import Trainer
     from ndestudio.gui.session import Session
 
 GRID = 25  # arrows per side
@@ -44,10 +42,6 @@ SEEDS = 8  # Newton seeds per side for the equilibria
 SPEED_BANDS = 5  # arrow colours, slow to fast
 ARROW_SHARE = 0.8  # an arrow's length, as a share of the grid's cell
 HEAD = 0.3  # the arrowhead's length, as a share of the arrow's
-# While training, a recomputation takes CPU (and the GIL) from the trainer: the next one waits
-# at least MIN_INTERVAL_S, and long enough that recomputing stays within BUDGET of the time.
-MIN_INTERVAL_S = 2.0
-BUDGET = 0.03
 KIND_STYLE = {  # symbol, filled, colour
     "stable node": ("o", True, "#1a7f37"),
     "stable focus": ("o", True, "#1f77b4"),
@@ -118,36 +112,28 @@ def describe(equilibrium: Any, names: list[str]) -> str:
     return f"{equilibrium.kind} at ({point}); eigenvalues {values}"
 
 
-class _Results(QObject):
-    """Carries results from the view's worker thread to the GUI thread (a queued signal)."""
+class _Trajectories(QObject):
+    """Carries clicked trajectories from the worker thread to the GUI thread."""
 
-    portrait = Signal(int, object)  # generation, Portrait or an error text
-    trajectories = Signal(int, object)  # generation, StateTrajectories or an error text
+    done = Signal(int, object)  # generation, (index to replace or None, result or error text)
 
 
-class PhasePortraitView(QWidget):
+class PhasePortraitView(BackgroundView):
     """A :class:`~ndestudio.gui.views.base.RunView` of a neural ODE's learned field."""
 
+    idle_text = "Train a neural ODE, or open one, to see its vector field."
+    busy_text = "Computing the field and its equilibria…"
+
     def __init__(self, session: Session | None = None, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.session = session
-        self.dataset: TimeSeriesDataset | None = None
-        self.trainer: Trainer | None = None  # the run on screen
-        self.portrait: Portrait | None = None
+        super().__init__(session, parent)
         self.pinned: list[StateTrajectories] = []
-        self._generation = 0  # results of an older generation (before a clear) are dropped
-        self._busy = False
-        self._again = False
-        self.computed = 0  # portraits drawn (benchmarks/gui_cost.py counts them)
-        self._not_before = 0.0  # while training: no recomputation before this (perf_counter)
-        self._later = QTimer(self)  # a deferred request
-        self._later.setSingleShot(True)
-        self._later.timeout.connect(self.request)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspect")
-        self._results = _Results(self)
-        self._results.portrait.connect(self._show_portrait)
-        self._results.trajectories.connect(self._show_trajectories)
+        self._trajectories = _Trajectories(self)
+        self._trajectories.done.connect(self._show_trajectories)
         self._build()
+
+    @property
+    def portrait(self) -> Portrait | None:
+        return self.result
 
     # layout --------------------------------------------------------------------------------
 
@@ -195,8 +181,6 @@ class PhasePortraitView(QWidget):
         item.setTitle("Learned vector field", size="10pt")
         item.getViewBox().setMouseEnabled(x=True, y=True)
         layout.addWidget(self.plot, 1)
-        self.status = QLabel("Train a neural ODE, or open one, to see its vector field.")
-        self.status.setWordWrap(True)
         self.equilibria_text = QLabel("")
         self.equilibria_text.setWordWrap(True)
         self.equilibria_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -231,32 +215,13 @@ class PhasePortraitView(QWidget):
 
     # RunView -------------------------------------------------------------------------------
 
-    def on_events(self, batch: list[ev.Event]) -> None:
-        if any(isinstance(e, ev.Started) for e in batch) and self.session is not None:
-            self.trainer = self.session.trainer
-        if any(isinstance(e, ev.Eval) for e in batch) and self.isVisible():
-            wait = self._not_before - time.perf_counter()
-            if wait > 0:  # training goes on: within the budget, later
-                if not self._later.isActive():
-                    self._later.start(int(1000 * wait) + 1)
-            else:
-                self.request()
-
     def clear(self) -> None:
-        self._generation += 1
-        self.trainer = None
-        self.portrait = None
         self.pinned = []
-        self._draw_portrait()
+        super().clear()
         self._draw_trajectories()
-        self.status.setText("Train a neural ODE, or open one, to see its vector field.")
-
-    def replay(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-        self.request()
 
     def set_dataset(self, dataset: TimeSeriesDataset | None) -> None:
-        self.dataset = dataset
+        super().set_dataset(dataset)
         names = list(dataset.channel_names) if dataset is not None else []
         if names == [self.x_axis.itemText(i) for i in range(self.x_axis.count())]:
             return
@@ -275,21 +240,17 @@ class PhasePortraitView(QWidget):
         super().resizeEvent(event)
         self._draw_portrait()  # arrows keep their look at the new aspect ratio
 
-    def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
-        super().showEvent(event)
-        self.request()  # what changed while it was hidden
-
     # computing -----------------------------------------------------------------------------
 
     def ready(self) -> bool:
         """Nothing is being computed and what can be drawn is drawn."""
-        return not self._busy and (self.portrait is not None or self._usable() is not None)
+        return not self._busy and (self.result is not None or self.usable() is not None)
 
     @property
     def axes(self) -> tuple[int, int]:
         return (self.x_axis.currentIndex(), self.y_axis.currentIndex())
 
-    def _usable(self) -> str | None:
+    def usable(self) -> str | None:
         """Why nothing can be drawn now (None: it can)."""
         if self.trainer is None or self.trainer.spec.model.family != "ode":
             return "The phase portrait shows the learned field of a neural ODE: train one first."
@@ -321,52 +282,27 @@ class PhasePortraitView(QWidget):
         assert self.trainer is not None
         return learned_dynamics(self.trainer), true_dynamics(self.trainer)
 
-    def request(self) -> None:
-        """Recompute the portrait (now, or once the computation under way ends)."""
-        reason = self._usable()
-        if reason is not None:
-            self.status.setText(reason)
-            return
-        if self._busy:
-            self._again = True
-            return
-        self._busy, self._again = True, False
-        learned, truth = self.dynamics()  # a copy of the weights, taken here
+    def prepare(self) -> Callable[[], object]:
+        """The portrait's job, on a copy of the weights taken now."""
+        learned, truth = self.dynamics()
         box, axes, state = self.box(), self.axes, self.state()
-        generation = self._generation
-        self.status.setText("Computing the field and its equilibria…")
 
-        def job() -> None:
+        def job() -> object:
             from ndestudio.core.inspect import phase_portrait
 
-            try:
-                result: object = phase_portrait(
-                    learned, box, axes=axes, state=state, n=GRID, seeds=SEEDS, truth=truth
-                )
-            except Exception as exc:  # a field that blows up: say so, keep the view
-                result = f"The portrait could not be computed: {exc}"
-            self._results.portrait.emit(generation, result)
+            return phase_portrait(
+                learned, box, axes=axes, state=state, n=GRID, seeds=SEEDS, truth=truth
+            )
 
-        self._executor.submit(job)
+        return job
 
-    def _show_portrait(self, generation: int, result: object) -> None:
-        self._busy = False
-        if generation == self._generation:
-            if isinstance(result, str):
-                self.status.setText(result)
-            else:
-                self.portrait = result  # type: ignore[assignment]
-                self.computed += 1
-                self._draw_portrait()
-                cost = self.portrait.seconds if self.portrait is not None else 0.0
-                self._not_before = time.perf_counter() + max(MIN_INTERVAL_S, cost / BUDGET)
-        if self._again:
-            self.request()
+    def draw(self) -> None:
+        self._draw_portrait()
 
     def launch(self, x: float, y: float, replace: int | None = None) -> None:
         """Trajectories forward and backward from the state at (x, y) of the slice; with
         ``replace``, in place of the pinned trajectory of that index (its start dragged)."""
-        if self._usable() is not None:
+        if self.usable() is not None:
             return
         start = self.state()
         start[self.axes[0]], start[self.axes[1]] = x, y
@@ -381,7 +317,7 @@ class PhasePortraitView(QWidget):
                 result: object = trajectories_from(learned, start, horizon, truth=truth)
             except Exception as exc:
                 result = f"The trajectory could not be computed: {exc}"
-            self._results.trajectories.emit(generation, (replace, result))
+            self._trajectories.done.emit(generation, (replace, result))
 
         self._executor.submit(job)
 
@@ -578,6 +514,3 @@ class PhasePortraitView(QWidget):
             )
             item.addItem(target)
             self.start_targets.append(target)
-
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
