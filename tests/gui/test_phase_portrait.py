@@ -140,3 +140,22 @@ def test_dragging_a_start_moves_its_trajectories(make_window, qtbot):
         learned_dynamics(window.session.trainer), view.pinned[0].forward.start, view.horizon.value()
     )
     np.testing.assert_allclose(view.pinned[0].forward.states, direct.states, rtol=1e-9, atol=1e-9)
+
+
+def test_the_portrait_exports_like_the_other_plots(make_window, qtbot, tmp_path):
+    from pyqtgraph.exporters import CSVExporter, ImageExporter
+
+    from ndestudio.gui.plots.svg_export import QtSVGExporter
+
+    _, view = _trained_portrait(make_window, qtbot)
+    item = view.plot.getPlotItem()
+    QtSVGExporter(item).export(str(tmp_path / "portrait.svg"))
+    assert "<svg" in (tmp_path / "portrait.svg").read_text()
+    ImageExporter(item).export(str(tmp_path / "portrait.png"))
+    assert (tmp_path / "portrait.png").stat().st_size > 10_000
+    CSVExporter(item).export(str(tmp_path / "portrait.csv"))
+    lines = (tmp_path / "portrait.csv").read_text().splitlines()
+    columns = lines[0].count(",") + 1
+    assert columns >= 2 * len(view.arrow_curves)  # x and y of every curve, arrows among them
+    arrows = sum(len(c.xData) for c in view.arrow_curves)
+    assert len(lines) - 1 >= max(len(c.xData) for c in view.arrow_curves) and arrows > 0
