@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from ndestudio.core.inspect import field_slice, integrate, learned_dynamics
@@ -159,3 +160,35 @@ def test_the_portrait_exports_like_the_other_plots(make_window, qtbot, tmp_path)
     assert columns >= 2 * len(view.arrow_curves)  # x and y of every curve, arrows among them
     arrows = sum(len(c.xData) for c in view.arrow_curves)
     assert len(lines) - 1 >= max(len(c.xData) for c in view.arrow_curves) and arrows > 0
+
+
+def test_a_three_channel_state_picks_its_axes_and_sets_the_other_channel(make_window, qtbot):
+    spec = small_spec("ode", iterations=3, eval_every=3)
+    spec.data.name = "lorenz"
+    window = make_window(spec)
+    window.train()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=60_000)
+    view = window.portrait_view
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.portrait is not None and not view._busy, timeout=60_000)
+    assert view.axes == (0, 1) and list(view.other_boxes) == [2]
+    mean = np.nanmean(window.data_panel.dataset.values[..., 2])
+    assert view.other_boxes[2].value() == pytest.approx(mean, abs=1e-3)
+    view.y_axis.setCurrentIndex(2)  # x against z: y becomes the channel held fixed
+    qtbot.waitUntil(lambda: view.portrait.field.axes == (0, 2) and not view._busy, timeout=60_000)
+    assert list(view.other_boxes) == [1]
+    view.other_boxes[1].setValue(view.other_boxes[1].value() + 5.0)
+    held = view.other_boxes[1].value()
+    qtbot.waitUntil(
+        lambda: not view._busy and abs(view.portrait.field.state[1] - held) < 1e-9,
+        timeout=60_000,
+    )
+    grid = view.portrait.field
+    direct = field_slice(
+        learned_dynamics(window.session.trainer),
+        view.box(),
+        n=len(grid.xs),
+        axes=(0, 2),
+        state=grid.state,
+    )
+    np.testing.assert_allclose(grid.rates, direct.rates, rtol=1e-12, atol=1e-12)
