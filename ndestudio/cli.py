@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -373,7 +374,11 @@ def inspect(args: argparse.Namespace) -> int:
         f"inspecting {args.checkpoint}: {family.upper()} after {trainer.iteration} iterations",
         file=sys.stderr,
     )
-    report = inspect_run(trainer, grid=args.grid, seeds=args.seeds, n_samples=args.samples)
+    try:
+        report = inspect_run(trainer, grid=args.grid, seeds=args.seeds, n_samples=args.samples)
+    except (RuntimeError, ValueError) as exc:  # e.g. a learned field the solver cannot follow
+        print(f"error: {args.checkpoint}: the inspection failed: {exc}", file=sys.stderr)
+        return 1
     try:
         written = write_inspection(report, out)
         if not args.no_figures:
@@ -382,6 +387,9 @@ def inspect(args: argparse.Namespace) -> int:
             written += render_figures(trainer, out)
     except OSError as exc:
         print(f"error: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except TimeoutError as exc:  # the numbers are written; a figure took too long
+        print(f"error: {exc}; the numbers are in {out}", file=sys.stderr)
         return 1
     for eq in report.get("equilibria", []):
         point = ", ".join(f"{v:.4g}" for v in eq["point"])
@@ -430,6 +438,21 @@ def _positive_seconds(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
     return value
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high], else a clear message."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low} to {high}, got {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -490,9 +513,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_inspect.add_argument("checkpoint", help="checkpoint.pt written by training")
     p_inspect.add_argument("--out", required=True, help="the folder to write into")
-    p_inspect.add_argument("--grid", type=int, default=30, help="ODE field grid per side")
-    p_inspect.add_argument("--seeds", type=int, default=10, help="ODE Newton seeds per side")
-    p_inspect.add_argument("--samples", type=int, default=512, help="SDE sample paths")
+    p_inspect.add_argument(
+        "--grid", type=_count(2, 500), default=30, help="ODE field grid per side (2–500)"
+    )
+    p_inspect.add_argument(
+        "--seeds", type=_count(1, 100), default=10, help="ODE Newton seeds per side (1–100)"
+    )
+    p_inspect.add_argument(
+        "--samples", type=_count(2, 100_000), default=512, help="SDE sample paths"
+    )
     p_inspect.add_argument("--no-figures", action="store_true", help="numbers only, no PNG")
     p_inspect.set_defaults(func=inspect)
     p_demos = sub.add_parser("demos", help="list the built-in demo systems")

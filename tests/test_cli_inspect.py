@@ -75,3 +75,12 @@ def test_a_file_that_is_not_a_checkpoint_is_one_message(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.pt" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_grid_that_cannot_be_drawn_is_refused_by_the_parser(tmp_path, capsys):
+    import pytest as _pytest
+
+    with _pytest.raises(SystemExit) as exit_info:
+        cli.main(["inspect", str(tmp_path / "x.pt"), "--out", str(tmp_path / "r"), "--grid", "0"])
+    assert exit_info.value.code == 2
+    assert "--grid: expected 2 to 500, got 0" in capsys.readouterr().err

@@ -6,6 +6,7 @@ kept within a budget; and the look of their plots."""
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -125,11 +126,17 @@ class BackgroundView(QWidget):
         """Why nothing can be computed now (None: it can)."""
         return None if self.trainer is not None else self.idle_text
 
-    def prepare(self) -> Callable[[], object]:
-        raise NotImplementedError
+    # Each view defines these two (Qt's metaclass rules out ABCMeta: they are documented
+    # as abstract, and every view in gui/views/ overrides both).
 
+    @abstractmethod
+    def prepare(self) -> Callable[[], object]:
+        """Read the controls and copy the weights (on the GUI thread); return the job that
+        computes the result in the worker."""
+
+    @abstractmethod
     def draw(self) -> None:
-        raise NotImplementedError
+        """Draw ``self.result`` (None: clear the plots)."""
 
     def frozen(self) -> Trainer:
         """A copy of the run's weights now, for the worker (training may go on meanwhile)."""

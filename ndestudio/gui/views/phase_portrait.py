@@ -127,6 +127,7 @@ class PhasePortraitView(BackgroundView):
     def __init__(self, session: Session | None = None, parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
         self.pinned: list[StateTrajectories] = []
+        self._shown_box: tuple[object, ...] | None = None  # the box the axes were set to
         self._trajectories = _Trajectories(self)
         self._trajectories.done.connect(self._show_trajectories)
         self._build()
@@ -408,7 +409,10 @@ class PhasePortraitView(BackgroundView):
         item.setLabel("bottom", x_name)
         item.setLabel("left", y_name)
         view = item.getViewBox()
-        view.setRange(xRange=(grid.xs[0], grid.xs[-1]), yRange=(grid.ys[0], grid.ys[-1]))
+        shown = (grid.axes, grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1])
+        if shown != self._shown_box:  # a new box; a recomputation keeps the user's zoom
+            view.setRange(xRange=(grid.xs[0], grid.xs[-1]), yRange=(grid.ys[0], grid.ys[-1]))
+            self._shown_box = shown
         width, height = max(view.width(), 100.0), max(view.height(), 100.0)
         px_x = width / (grid.xs[-1] - grid.xs[0])
         px_y = height / (grid.ys[-1] - grid.ys[0])
