@@ -29,6 +29,14 @@ GRADIENTS = ("backprop", "adjoint", "adjoint_seminorm", "reversible")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "step", "exponential")
 DTYPES = ("float32", "float64")
+DATA_SOURCES = ("demo", "file", "dataset")
+# A data file's layout: "auto" picks by extension and header (a CSV with a 'series' column is
+# long form, one without it wide form).
+DATA_FORMATS = ("auto", "csv_long", "csv_wide", "parquet", "npz")
+# Where a held-out test set comes from: none; a file (``test_path``); or the official test
+# split of a packaged dataset (source "dataset").
+TEST_SOURCES = ("none", "file", "split")
+CHECKPOINT_CHOICES = ("best", "last")
 
 
 class SpecError(UserError):
@@ -116,6 +124,14 @@ class SolverSpec:
 
 @dataclass
 class DataSpec:
+    """Where the data comes from: a generated demo (``name``), a file (``path``, read as
+    ``format``; a relative path is resolved against the folder of the config that names it),
+    or a dataset that ships in a package (``name``, source "dataset").
+
+    ``val_fraction`` of the training series (stratified by class) are held out for
+    validation; 0 trains on every series and skips validation. ``test`` names a held-out
+    test set scored after training and by ``ndestudio evaluate``."""
+
     source: str = "demo"
     name: str = "spiral"
     n_series: int = 128
@@ -126,6 +142,9 @@ class DataSpec:
     seed: int = 0
     val_fraction: float = 0.2
     path: str | None = None
+    format: str = "auto"
+    test: str = "none"
+    test_path: str | None = None
 
 
 @dataclass
@@ -147,6 +166,9 @@ class TrainSpec:
     device: str = "auto"
     dtype: str = "float32"
     threads: int = 1
+    # Stop when the validation loss has not improved for this many evaluations (None: never).
+    # The best-validation weights are kept beside the last ones either way.
+    patience: int | None = None
 
 
 @dataclass

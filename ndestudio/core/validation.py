@@ -14,6 +14,7 @@ from pathlib import Path
 from ndestudio.core.specs import (
     ACTIVATIONS,
     CDE_TASKS,
+    DATA_FORMATS,
     DTYPES,
     FAMILIES,
     GAN_CONSTRAINTS,
@@ -23,6 +24,7 @@ from ndestudio.core.specs import (
     SCHEDULES,
     SDE_OBJECTIVES,
     SDE_TYPES,
+    TEST_SOURCES,
     NetworkSpec,
     RunSpec,
     SpecError,
@@ -104,8 +106,20 @@ def validate(spec: RunSpec) -> None:
         p.append(f"noise level must be ≥ 0, got {d.noise}")
     if not 0 <= d.drop_fraction < 1:
         p.append(f"drop fraction must be in [0, 1), got {d.drop_fraction}")
-    if not 0 < d.val_fraction < 1:
-        p.append(f"validation fraction must be in (0, 1), got {d.val_fraction}")
+    if not 0 <= d.val_fraction < 1:
+        p.append(f"validation fraction must be in [0, 1), got {d.val_fraction}")
+    _choice(p, "data file format", d.format, DATA_FORMATS)
+    _choice(p, "test set", d.test, TEST_SOURCES)
+    if d.test == "file":
+        if not d.test_path:
+            p.append("the test set is a file, but no file is chosen (data.test_path)")
+        elif not Path(d.test_path).is_file():
+            p.append(f"test file {d.test_path} does not exist")
+    elif d.test == "split" and d.source != "dataset":
+        p.append(
+            "the test set is the dataset's official test split (data.test 'split'), which only "
+            "packaged datasets (data.source 'dataset') have; choose a test file instead"
+        )
 
     _choice(p, "optimizer", t.optimizer, OPTIMIZERS)
     _choice(p, "learning-rate schedule", t.schedule, SCHEDULES)
@@ -128,6 +142,14 @@ def validate(spec: RunSpec) -> None:
         p.append(f"gradient clipping must be > 0 (or unset), got {t.grad_clip}")
     if t.weight_decay < 0:
         p.append(f"weight decay must be ≥ 0, got {t.weight_decay}")
+    if t.patience is not None:
+        if t.patience < 1:
+            p.append(f"early-stopping patience must be ≥ 1 evaluation (or unset), got {t.patience}")
+        elif d.val_fraction == 0:
+            p.append(
+                "early stopping watches the validation loss, but the validation fraction is 0 "
+                "(no validation series); set a validation fraction or unset the patience"
+            )
     if not 1 <= t.threads <= MAX_THREADS:
         p.append(f"torch threads must be between 1 and {MAX_THREADS}, got {t.threads}")
     if not (t.device in ("auto", "cpu", "cuda") or t.device.startswith("cuda:")):

@@ -26,7 +26,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -271,3 +271,19 @@ def load_csv(path: str | Path) -> TimeSeriesDataset:
         class_names=class_names,
         targets=target_array,
     )
+
+
+class LoadCancelled(Exception):
+    """The user cancelled a load (its progress callback returned False)."""
+
+
+def load_file(
+    path: str | Path,
+    format: str = "auto",
+    *,
+    progress: Callable[[float], bool] | None = None,
+) -> TimeSeriesDataset:
+    """Read a data file in ``format`` (see :data:`~ndestudio.core.specs.DATA_FORMATS`)."""
+    if progress is not None and not progress(0.0):
+        raise LoadCancelled(str(path))
+    return load_csv(path)
