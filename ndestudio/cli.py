@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ndestudio.cli_evaluate import add_parser as add_evaluate_parser
+from ndestudio.cli_evaluate import report_lines
 from ndestudio.core import events as ev
 from ndestudio.core.control import TrainControl
 from ndestudio.core.errors import UserError
@@ -61,7 +63,8 @@ def _duration(seconds: float) -> str:
 
 
 class MetricsWriter:
-    """metrics.csv: one row per training step; validation columns filled at evaluations.
+    """metrics.csv: one row per training step; validation columns (``val_loss`` and
+    ``val_<metric>`` for each of ``metric_names``) filled at evaluations.
 
     ``resume_at``: continue the file of a run resumed from its checkpoint at that iteration,
     dropping the rows written after that checkpoint (by a run that was then killed).
@@ -79,16 +82,18 @@ class MetricsWriter:
         "val_loss",
     ]
 
-    def __init__(self, path: Path, resume_at: int | None = None) -> None:
-        self.writer: csv.DictWriter | None = None
+    def __init__(
+        self, path: Path, resume_at: int | None = None, metric_names: tuple[str, ...] = ()
+    ) -> None:
         self.pending: dict[str, float] | None = None
-        fieldnames, rows = self._kept_rows(path, resume_at)
+        fields = self.FIELDS + [f"val_{name}" for name in metric_names]
+        old_fields, rows = self._kept_rows(path, resume_at)
+        fields += [name for name in old_fields if name not in fields]
         self.fh = path.open("w", newline="", encoding="utf-8")
-        if fieldnames:
-            self._start(fieldnames)
-            assert self.writer is not None
-            self.writer.writerows(rows)
-            self.fh.flush()
+        self.writer = csv.DictWriter(self.fh, fieldnames=fields, restval="", extrasaction="ignore")
+        self.writer.writeheader()
+        self.writer.writerows(rows)
+        self.fh.flush()
 
     @staticmethod
     def _kept_rows(path: Path, resume_at: int | None) -> tuple[list[str], list[dict[str, str]]]:
@@ -102,12 +107,6 @@ class MetricsWriter:
         except (OSError, UnicodeDecodeError, csv.Error):
             return [], []  # an unreadable old file: start a new one
 
-    def _start(self, fieldnames: list[str]) -> None:
-        self.writer = csv.DictWriter(
-            self.fh, fieldnames=fieldnames, restval="", extrasaction="ignore"
-        )
-        self.writer.writeheader()
-
     def step(self, step: ev.Step) -> None:
         self._flush()
         self.pending = {k: getattr(step, k) for k in self.FIELDS if k != "val_loss"}
@@ -120,9 +119,6 @@ class MetricsWriter:
     def _flush(self) -> None:
         if self.pending is None:
             return
-        if self.writer is None:
-            self._start(self.FIELDS + [k for k in self.pending if k not in self.FIELDS])
-        assert self.writer is not None
         self.writer.writerow(self.pending)
         self.pending = None
 
@@ -263,7 +259,7 @@ def train(args: argparse.Namespace) -> int:
     spec = trainer.spec
     spec.save(out / "config.json")
     checkpoint = out / "checkpoint.pt"
-    metrics = MetricsWriter(out / "metrics.csv", resumed)
+    metrics = MetricsWriter(out / "metrics.csv", resumed, trainer.task.metric_names)
     bar = ProgressBar(spec.train.iterations, sys.stderr)
     code = 0
     val_loss: float | None = None
@@ -313,13 +309,28 @@ def train(args: argparse.Namespace) -> int:
                     code = 1
                 elif isinstance(event, ev.Stopped) and interrupts.count:
                     code = 130
+                elif isinstance(event, ev.Tested):
+                    print(f"test set ({event.weights} weights):", file=sys.stderr)
+                    print("\n".join(report_lines(event)), file=sys.stderr)
                 elif isinstance(event, ev.Finished):
                     summary = ", ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
+                    if event.reason:
+                        print(
+                            f"stopped at iteration {event.iteration}: {event.reason}",
+                            file=sys.stderr,
+                        )
                     print(
                         f"finished in {event.wall_time:.1f} s: loss {event.final_loss:.4g}; "
                         f"{summary}",
                         file=sys.stderr,
                     )
+                    if event.best_iteration is not None and event.best_val_loss is not None:
+                        print(
+                            f"best validation loss {event.best_val_loss:.4g} at iteration "
+                            f"{event.best_iteration} (kept in the checkpoint beside the last "
+                            "weights)",
+                            file=sys.stderr,
+                        )
             metrics.close()
             path = trainer.save(checkpoint)
     except OSError as exc:
@@ -345,7 +356,7 @@ def export(args: argparse.Namespace) -> int:
     )
     print(f"exporting {args.checkpoint} and verifying it in a fresh process…", file=sys.stderr)
     try:
-        report = export_checkpoint(args.checkpoint, args.out, options)
+        report = export_checkpoint(args.checkpoint, args.out, options, weights=args.weights)
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         print("nothing was written.", file=sys.stderr)
@@ -415,6 +426,58 @@ def demos(args: argparse.Namespace) -> int:
     for demo in DEMOS.values():
         channels = ", ".join(demo.channel_names)
         print(f"{demo.name:20s} {demo.family.upper():4s} [{channels}]  {demo.description}")
+    return 0
+
+
+def datasets(args: argparse.Namespace) -> int:
+    """The packaged real datasets, with their sizes and whether their package is installed."""
+    import json
+    import textwrap
+
+    from ndestudio.core.data.packaged import INSTALL, PACKAGED
+
+    if args.json:
+        rows = [
+            {
+                "name": d.name,
+                "title": d.title,
+                "family": d.family,
+                "families": list(d.families),
+                "task": d.task,
+                "package": d.package,
+                "installed": d.installed,
+                "install": None if d.installed else INSTALL,
+                "channels": list(d.channel_names),
+                "classes": list(d.class_names),
+                "n_train": d.n_train,
+                "n_test": d.n_test,
+                "n_times": d.n_times,
+                "test_split": d.has_test_split,
+                "description": d.description,
+                "source": d.source,
+            }
+            for d in PACKAGED.values()
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    missing: dict[str, list[str]] = {}
+    for d in PACKAGED.values():
+        families = "/".join(f.upper() for f in d.families)
+        channels = f"{len(d.channel_names)} channel{'s' if len(d.channel_names) > 1 else ''}"
+        classes = f", {len(d.class_names)} classes" if d.class_names else ""
+        times = f"up to {d.n_times}" if d.task == "classification" else f"{d.n_times}"
+        state = "installed" if d.installed else "not installed"
+        print(
+            f"{d.name:16s} {families:8s} {d.task}: {channels}{classes}, {d.n_train} train / "
+            f"{d.n_test} test series of {times} times  [{d.package}: {state}]"
+        )
+        text = f"{d.title}: {d.description}. Source: {d.source}."
+        print(textwrap.fill(text, 96, initial_indent="    ", subsequent_indent="    "))
+        if not d.installed:
+            missing.setdefault(d.package, []).append(d.name)
+    for package, names in missing.items():
+        need = "needs" if len(names) == 1 else "need"
+        print(f"{' and '.join(names)} {need} {package}, which is not installed: {INSTALL}")
     return 0
 
 
@@ -505,6 +568,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_export.add_argument(
         "--max-num-steps", type=int, help="dopri5: steps allowed between two output times"
     )
+    p_export.add_argument(
+        "--weights",
+        choices=["best", "last"],
+        default="best",
+        help="the best-validation weights (the default; the last in a run without validation) "
+        "or the last ones",
+    )
     p_export.set_defaults(func=export)
     p_inspect = sub.add_parser(
         "inspect",
@@ -524,8 +594,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_inspect.add_argument("--no-figures", action="store_true", help="numbers only, no PNG")
     p_inspect.set_defaults(func=inspect)
+    add_evaluate_parser(sub)
     p_demos = sub.add_parser("demos", help="list the built-in demo systems")
     p_demos.set_defaults(func=demos)
+    p_datasets = sub.add_parser(
+        "datasets",
+        help='list the real datasets that ship in packages (pip install "ndestudio[datasets]")',
+    )
+    p_datasets.add_argument("--json", action="store_true", help="machine-readable output")
+    p_datasets.set_defaults(func=datasets)
     return parser
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ndestudio.core.specs import (
@@ -53,6 +55,21 @@ def small_spec(family: str = "ode", **train_overrides: object) -> RunSpec:
     for key, value in train_overrides.items():
         setattr(spec.train, key, value)
     return spec
+
+
+def classes_csv(ds, rows, path: Path, names=None) -> Path:
+    """Rows ``rows`` of a labelled dataset ``ds`` as a long-form CSV file, class k written as
+    ``names[k]`` (default: the dataset's class names)."""
+    names = names or ds.class_names
+    lines = ["series,time," + ",".join(ds.channel_names) + ",label"]
+    for s in rows:
+        for t, time in enumerate(ds.times):
+            if np.isnan(ds.values[s, t]).all():
+                continue
+            cells = ["" if np.isnan(v) else repr(float(v)) for v in ds.values[s, t]]
+            lines.append(",".join([f"s{s}", repr(float(time)), *cells, names[ds.labels[s]]]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 @pytest.fixture(autouse=True)

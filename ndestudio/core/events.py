@@ -86,6 +86,28 @@ class Finished:
     wall_time: float
     final_loss: float
     metrics: dict[str, float] = field(default_factory=dict)
+    # Why the run ended before its planned iterations ("" when it ran them all), e.g. early
+    # stopping; and the best evaluation's iteration and validation loss (None: no validation).
+    reason: str = ""
+    best_iteration: int | None = None
+    best_val_loss: float | None = None
+
+
+@dataclass(frozen=True)
+class Tested:
+    """The held-out test set scored with the ``weights`` ("best" or "last") after training.
+
+    ``metrics``: loss and the family's metrics (accuracy, rmse …). For classification,
+    ``class_names`` in the model's class order, ``per_class_accuracy`` in that order and the
+    ``confusion`` matrix (true class × predicted class, counts)."""
+
+    iteration: int
+    weights: str
+    n_series: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    class_names: tuple[str, ...] = ()
+    per_class_accuracy: tuple[float, ...] = ()
+    confusion: np.ndarray | None = field(default=None, compare=False)  # (an array: by hand)
 
 
 @dataclass(frozen=True)
@@ -101,4 +123,4 @@ class Failed:
         return self.reason + " Try: " + "; ".join(self.remedies) + "."
 
 
-Event = Started | Step | Eval | Paused | Resumed | Stopped | Finished | Failed
+Event = Started | Step | Eval | Paused | Resumed | Stopped | Finished | Tested | Failed

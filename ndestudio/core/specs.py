@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -223,7 +224,15 @@ class RunSpec:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise SpecError([f"{path}: not UTF-8 text (byte {exc.start + 1})"]) from None
-        return cls.from_json(text, source=str(path))
+        spec = cls.from_json(text, source=str(path))
+        # A data file named relative to the config is found beside the config, wherever the
+        # command runs from (and saved absolute, so that a copy of the config still finds it).
+        folder = path.absolute().parent
+        for name in ("path", "test_path"):
+            value = getattr(spec.data, name)
+            if value and not Path(value).expanduser().is_absolute():
+                setattr(spec.data, name, os.path.normpath(folder / value))
+        return spec
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json() + "\n", encoding="utf-8")

@@ -74,8 +74,10 @@ def validate(spec: RunSpec) -> None:
             p.append("data source is a file, but no file is chosen (data.path)")
         elif not Path(d.path).is_file():
             p.append(f"data file {d.path} does not exist")
+    elif d.source == "dataset":
+        p.extend(_packaged_problems(d.name, m.family, m.cde.task))
     elif d.source != "demo":
-        p.append(f"data source must be 'demo' or 'file'; got {d.source!r}")
+        p.append(f"data source must be 'demo', 'file' or 'dataset'; got {d.source!r}")
     elif d.name not in DEMOS:
         p.append(f"demo {d.name!r} does not exist; choose one of {', '.join(DEMOS)}")
     elif m.family in FAMILIES and DEMOS[d.name].family != m.family:
@@ -203,6 +205,30 @@ def _check_numbers(p: list[str], spec: RunSpec) -> None:
     for name, count in counts:
         if count is not None and count > MAX_COUNT:
             p.append(f"{name} must be at most 10**12, got {count}")
+
+
+def _packaged_problems(name: str, family: str, cde_task: str) -> list[str]:
+    """Why the packaged dataset ``name`` cannot train a ``family`` model (data.source
+    "dataset"): an unknown name, a family it does not suit, a package not installed."""
+    from ndestudio.core.data.packaged import INSTALL, PACKAGED
+
+    if name not in PACKAGED:
+        return [f"packaged dataset {name!r} does not exist; choose one of {', '.join(PACKAGED)}"]
+    entry, problems = PACKAGED[name], []
+    if family in FAMILIES and family not in entry.families:
+        suits = " and ".join(f.upper() for f in entry.families)
+        problems.append(
+            f"dataset {name!r} ({entry.task}) is for {suits} models, but the model family is "
+            f"{family.upper()}"
+        )
+    elif family == "cde" and entry.task == "classification" and cde_task != "classification":
+        problems.append(
+            f"dataset {name!r} has class labels and no regression targets; set the CDE task "
+            "to classification"
+        )
+    if not entry.installed:
+        problems.append(f"dataset {name!r} needs the optional package {entry.package}: {INSTALL}")
+    return problems
 
 
 def _check_network(p: list[str], label: str, net: NetworkSpec) -> None:

@@ -19,7 +19,6 @@ from ndestudio.core.export.build import build_module
 from ndestudio.core.export.options import resolve_solver
 from ndestudio.core.solvers import Probe, SolveStats, path_coefficients, sde_step_grid
 from ndestudio.core.training import Trainer
-from ndestudio.core.training.tasks import cde_features
 from tests.conftest import small_spec
 
 _TRAINED: dict[tuple, tuple[Path, Trainer]] = {}
@@ -119,8 +118,6 @@ def test_cde_export_builds_its_path_from_raw_observations(tmp_path_factory, kind
     task = trainer.task
     solver, _ = resolve_solver(trainer.spec, options)
     gen = torch.Generator().manual_seed(3)
-    cde = trainer.spec.model.cde
-    times = task.data.times
     for batch, length in ((1, 9), (11, 30)):
         t = torch.sort(torch.rand(length, generator=gen, dtype=torch.float64) * 8 - 1).values
         x = torch.randn(batch, length, 2, generator=gen, dtype=torch.float64)
@@ -129,9 +126,7 @@ def test_cde_export_builds_its_path_from_raw_observations(tmp_path_factory, kind
         x, t = x.to(task.dtype).double(), t.to(task.dtype).double()
         logits = model(x.to(task.dtype), t.to(task.dtype))
         assert logits.shape == (batch, 2)
-        feats = cde_features(
-            x.numpy(), t.numpy(), task.loc, task.scale, cde, times[0], times[-1] - times[0]
-        )
+        feats = task.features_of(x.numpy(), t.numpy())
         tt = t.to(task.dtype)
         coeffs = path_coefficients(torch.as_tensor(feats, dtype=task.dtype), tt, kind)
         with torch.no_grad():

@@ -26,7 +26,8 @@ from ndestudio.core.specs import ModelSpec, NetworkSpec, SDESpec, SolverSpec
 def test_catalog_lists_every_installed_method():
     odeint = importlib.import_module("torchdiffeq._impl.odeint")
     settings = importlib.import_module("torchsde.settings")
-    assert set(ODE_METHODS) == set(odeint.SOLVERS) - {"scipy_solver"}
+    ours = {name for name in odeint.SOLVERS if name.startswith("ndestudio-jumps-")}
+    assert set(ODE_METHODS) == set(odeint.SOLVERS) - {"scipy_solver"} - ours
     assert set(SDE_METHODS) == set(settings.METHODS.all()) - {"adjoint_reversible_heun"}
     assert ODE_METHODS["dopri5"].adaptive and ODE_METHODS["dopri5"].order == 5
     assert not ODE_METHODS["rk4"].adaptive and ODE_METHODS["rk4"].order == 4
@@ -242,3 +243,23 @@ def test_sde_solve_records_its_fixed_steps():
         )
     assert torch.equal(stats.step_sizes(), torch.full((8,), 0.125, dtype=torch.float64))
     assert stats.step_summary() == (0.125, 0.125)
+
+
+def test_an_adaptive_step_landing_exactly_on_a_jump_keeps_the_later_jumps():
+    """torchdiffeq 0.2.5 drops every later jump after a step lands exactly on one; the solver
+    layer steps onto each (here: knots 0, 1, …, 12 of a field that jumps at each integer)."""
+    from ndestudio.core.solvers import solve_ode
+
+    class Kinked(nn.Module):
+        def forward(self, t, y):
+            # A rate that changes at each integer: steps of exactly 1 are accepted and reused.
+            return torch.ones_like(y) * (1.0 + torch.floor(t) % 2)
+
+    knots = torch.arange(13, dtype=torch.float64)
+    stats = SolveStats()
+    y0 = torch.zeros(1, 1, dtype=torch.float64)
+    spec = SolverSpec(method="dopri5", rtol=1e-6, atol=1e-9)
+    ys = solve_ode(Kinked(), y0, knots[[0, -1]], spec, probe=Probe(stats), jump_t=knots)
+    # Exact: half the unit intervals at rate 1, half at rate 2.
+    assert float(ys[-1]) == pytest.approx(18.0, abs=1e-9)
+    assert stats.rejected_steps == 0

@@ -72,7 +72,7 @@ def _series(rows: np.ndarray, total: int) -> str:
 
 def _train_count(n: int, val_fraction: float) -> int:
     """Training series out of ``n``, exactly as :meth:`TimeSeriesDataset.split` counts."""
-    return n - max(1, round(val_fraction * n))
+    return n - (max(1, round(val_fraction * n)) if val_fraction > 0 else 0)
 
 
 def _needed(val_fraction: float) -> str:

@@ -57,16 +57,23 @@ class TimeSeriesDataset:
         return len(self.class_names)
 
     def split(self, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Random (train, validation) indices; stratified by label when there are labels."""
+        """Random (train, validation) indices; stratified by label when there are labels.
+
+        A positive ``val_fraction`` holds out at least one series (of each class); 0 holds
+        out none (an empty validation set: every series trains)."""
         rng = np.random.default_rng(seed)
+
+        def held_out(n: int) -> int:
+            return max(1, round(val_fraction * n)) if val_fraction > 0 else 0
+
         if self.labels is None:
             order = rng.permutation(self.n_series)
-            n_val = max(1, round(val_fraction * self.n_series))
+            n_val = held_out(self.n_series)
             return np.sort(order[n_val:]), np.sort(order[:n_val])
         train, val = [], []
         for label in np.unique(self.labels):
             idx = rng.permutation(np.flatnonzero(self.labels == label))
-            n_val = max(1, round(val_fraction * len(idx)))
+            n_val = held_out(len(idx))
             val.append(idx[:n_val])
             train.append(idx[n_val:])
         return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))

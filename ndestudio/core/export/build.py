@@ -78,6 +78,7 @@ def build_module(task: Task, solver: SolverSpec) -> nn.Module:
             mask_channels=cde.mask_channels,
             time_origin=float(times[0]),
             time_span=float(times[-1] - times[0]),
+            count_scale=float(len(times)),
         )
     elif isinstance(task, LatentSDETask):
         latent = task.model

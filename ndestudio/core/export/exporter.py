@@ -72,22 +72,31 @@ class ExportReport:
 
 
 def export_checkpoint(
-    checkpoint: str | Path, out: str | Path, options: ExportOptions | None = None
+    checkpoint: str | Path,
+    out: str | Path,
+    options: ExportOptions | None = None,
+    weights: str = "last",
 ) -> ExportReport:
-    """Export the model a checkpoint file holds (see :func:`export_trained`)."""
+    """Export the model a checkpoint file holds (see :func:`export_trained`): its ``weights``,
+    "last" or "best" (the best-validation ones; the last in a run without validation)."""
     try:
         ckpt = load_checkpoint(checkpoint)
     except CheckpointError as exc:
         raise ExportError(str(exc)) from None
-    return export_trained(
+    state, iteration, held = ckpt.weights(weights)
+    report = export_trained(
         ckpt.spec,
-        ckpt.model,
-        iteration=ckpt.iteration,
+        state,
+        iteration=iteration,
         losses=ckpt.history.get("loss", []),
         out=out,
         options=options,
         source=str(checkpoint),
+        weights=held,
     )
+    if weights == "best" and held == "last":
+        report.notes.append("the run had no validation, so its best weights are its last")
+    return report
 
 
 def _check_trained(
@@ -105,6 +114,10 @@ def _check_trained(
         raise ExportError(
             f"{source} ended with a non-finite loss: the run diverged; retrain before exporting"
         )
+
+
+def _classifies(spec: RunSpec) -> bool:
+    return spec.model.family == "cde" and spec.model.cde.task == "classification"
 
 
 def _check_target(out: Path) -> None:
@@ -149,6 +162,7 @@ def export_trained(
     out: str | Path,
     options: ExportOptions | None = None,
     source: str = "the model",
+    weights: str = "last",
 ) -> ExportReport:
     """Write ``out`` holding the trained networks, a TorchScript solver and the normalisation
     statistics; verify it in a fresh process; raise :class:`ExportError` (leaving no file)
@@ -178,6 +192,9 @@ def export_trained(
                 "solver": solver.__dict__,
                 "dtype": spec.train.dtype,
                 "trained_iterations": iteration,
+                "weights": weights,
+                # A classifier's outputs, in order: logit k is the class class_names[k].
+                "class_names": list(task.data.class_names) if _classifies(spec) else [],
                 "usage": USAGE[spec.model.family],
             },
             indent=2,

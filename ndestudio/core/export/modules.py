@@ -69,6 +69,7 @@ class ExportedCDE(nn.Module):
         mask_channels: bool,
         time_origin: float,
         time_span: float,
+        count_scale: float,
     ) -> None:
         super().__init__()
         self.solver = solver
@@ -84,6 +85,7 @@ class ExportedCDE(nn.Module):
         self.mask_channels = mask_channels
         self.time_origin = time_origin
         self.time_span = time_span
+        self.count_scale = count_scale
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         z, _ = self.hidden_with_stats(x, t)
@@ -92,7 +94,8 @@ class ExportedCDE(nn.Module):
     @torch.jit.export
     def features(self, x: Tensor, t: Tensor) -> Tensor:
         """The CDE's input channels, as in training: normalised values (a missing first value
-        becomes the channel mean), the time rescaled as in training, observation counts."""
+        becomes the channel mean), the time rescaled as in training, observation counts; every
+        channel NaN after a series' last observation, where its path then stays constant."""
         if x.dim() != 3 or x.size(-1) != self.channels:
             raise ValueError("x must have shape (batch, T, " + str(self.channels) + ")")
         if t.dim() != 1 or t.numel() != x.size(1) or t.numel() < 2:
@@ -109,8 +112,17 @@ class ExportedCDE(nn.Module):
         parts.append(values)
         if self.mask_channels:
             observed = ~torch.isnan(x64)
-            parts.append(observed.cumsum(dim=1).double() / x.size(1))
-        return torch.cat(parts, dim=-1).to(self.out_loc.dtype)
+            parts.append(observed.cumsum(dim=1).double() / self.count_scale)
+        features = torch.cat(parts, dim=-1)
+        seen = ~torch.isnan(x64).all(dim=-1)
+        length = x.size(1)
+        last = length - 1 - seen.flip([1]).to(torch.uint8).argmax(dim=1)
+        after_end = torch.arange(length, device=x.device).view(1, -1) > last.view(-1, 1)
+        features = features.masked_fill(after_end.unsqueeze(-1), float("nan"))
+        if self.kind == "rectilinear":  # (its time channel may hold no NaN: the end's time)
+            end_time = features[torch.arange(x.size(0), device=x.device), last, 0]
+            features[:, :, 0] = torch.where(after_end, end_time.view(-1, 1), features[:, :, 0])
+        return features.to(self.out_loc.dtype)
 
     @torch.jit.export
     def hidden_with_stats(self, x: Tensor, t: Tensor) -> tuple[Tensor, int]:
@@ -119,9 +131,9 @@ class ExportedCDE(nn.Module):
         ctx = path_parts(self.kind, self.features(x, t), t.to(dtype))
         knots = ctx[0]
         z0 = self.initial(path_value(self.kind, ctx, knots[0]))
-        jump_t: Tensor | None = None
-        if self.solver.method == "dopri5":
-            jump_t = knots
+        # The path's knots: an adaptive solver steps onto them, a fixed-step one evaluates each
+        # step's ends on its own side of them.
+        jump_t: Tensor | None = knots
         ends = torch.stack([knots[0], knots[-1]])
         zs, nfe = self.solver.solve(z0, ends, ctx, jump_t)
         return zs[-1], nfe

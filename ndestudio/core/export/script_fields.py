@@ -125,6 +125,11 @@ def path_parts(kind: str, x: Tensor, t: Tensor) -> list[Tensor]:
     ``hermite``: cubic Hermite with backward differences; ``linear``; ``rectilinear`` (time in
     channel 0, parameterised by the index of the doubled knots), each as torchcde builds it.
     """
+    # Intervals from each series' last observed row on (its rows after are all NaN) hold the
+    # path constant, as ndestudio.core.solvers.paths does for Hermite paths.
+    seen = ~torch.isnan(x).all(dim=-1)
+    length = x.size(-2)
+    last = length - 1 - seen.flip([1]).to(torch.uint8).argmax(dim=1)
     if kind == "rectilinear":
         data = _forward_fill(x).repeat_interleave(2, dim=-2)
         data[..., :-1, 0] = data[..., 1:, 0].clone()
@@ -145,6 +150,10 @@ def path_parts(kind: str, x: Tensor, t: Tensor) -> list[Tensor]:
     two_c = 2 * (3 * (x_diff / t_diff - b) - derivs_next + derivs_prev) / t_diff
     # Eager Python computes `1 / x` as `x.reciprocal() * 1`; TorchScript would divide.
     three_d = torch.reciprocal(t_diff**2) * (derivs_next - b) - (two_c) / t_diff
+    ended = torch.arange(length - 1, device=x.device).view(1, -1, 1) >= last.view(-1, 1, 1)
+    b = b.masked_fill(ended, 0.0)
+    two_c = two_c.masked_fill(ended, 0.0)
+    three_d = three_d.masked_fill(ended, 0.0)
     return [t, x_prev, b, two_c, three_d]
 
 

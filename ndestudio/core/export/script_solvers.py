@@ -140,10 +140,14 @@ class ODESolver(nn.Module):
                 jump_t = -jump_t
         if self.method == "dopri5":
             return self._dopri5(y0, t, ctx, jump_t, sign)
-        return self._fixed(y0, t, ctx, sign)
+        # Told of jumps (a CDE's knots), a fixed step evaluates its ends on its own side of
+        # them, as torchdiffeq's ``perturb`` option does.
+        return self._fixed(y0, t, ctx, sign, jump_t is not None)
 
     # ----------------------------------------------------------------- fixed-step solvers
-    def _fixed(self, y0: Tensor, t: Tensor, ctx: list[Tensor], sign: float) -> tuple[Tensor, int]:
+    def _fixed(
+        self, y0: Tensor, t: Tensor, ctx: list[Tensor], sign: float, perturb: bool
+    ) -> tuple[Tensor, int]:
         t = t.to(y0.dtype)
         solution = torch.empty([t.numel()] + list(y0.shape), dtype=y0.dtype, device=y0.device)
         solution[0] = y0
@@ -161,7 +165,7 @@ class ODESolver(nn.Module):
             t0 = grid[i]
             t1 = grid[i + 1]
             dt = t1 - t0
-            dy, calls = self._fixed_step(t0, dt, t1, y, ctx, sign)
+            dy, calls = self._fixed_step(t0, dt, t1, y, ctx, sign, perturb)
             nfe += calls
             y1 = y + dy
             while j < t.numel() and bool(t1 >= t[j]):
@@ -171,9 +175,16 @@ class ODESolver(nn.Module):
         return solution, nfe
 
     def _fixed_step(
-        self, t0: Tensor, dt: Tensor, t1: Tensor, y0: Tensor, ctx: list[Tensor], sign: float
+        self,
+        t0: Tensor,
+        dt: Tensor,
+        t1: Tensor,
+        y0: Tensor,
+        ctx: list[Tensor],
+        sign: float,
+        perturb: bool,
     ) -> tuple[Tensor, int]:
-        f0 = self._f(t0, y0, ctx, sign, 0)
+        f0 = self._f(t0, y0, ctx, sign, 2 if perturb else 0)
         if self.method == "euler":
             return dt * f0, 1
         if self.method == "midpoint":
@@ -186,7 +197,7 @@ class ODESolver(nn.Module):
         k1 = f0
         k2 = self._f(t0 + dt * one_third, y0 + dt * k1 * one_third, ctx, sign, 0)
         k3 = self._f(t0 + dt * two_thirds, y0 + dt * (k2 - k1 * one_third), ctx, sign, 0)
-        k4 = self._f(t1, y0 + dt * (k1 - k2 + k3), ctx, sign, 0)
+        k4 = self._f(t1, y0 + dt * (k1 - k2 + k3), ctx, sign, 1 if perturb else 0)
         return (k1 + 3 * (k2 + k3) + k4) * dt * 0.125, 4
 
     # ------------------------------------------------------------------ Dormand–Prince 5(4)
@@ -250,7 +261,9 @@ class ODESolver(nn.Module):
                 on_jump = False
                 if n_jumps > 0:
                     next_jump = jumps[jump_index]
-                    on_jump = bool(step_t0 < next_jump) and bool(next_jump < step_t0 + dt)
+                    # A step that lands exactly on the jump is taken as onto it (torchdiffeq
+                    # 0.2.5 would lose track of every later jump: solvers/jumps.py).
+                    on_jump = bool(step_t0 < next_jump) and bool(next_jump <= step_t0 + dt)
                     if on_jump:
                         step_t1 = next_jump
                         dt = step_t1 - step_t0

@@ -30,7 +30,6 @@ from ndestudio.core.training.tasks import (
     LatentSDETask,
     SDEGANTask,
     Task,
-    cde_features,
 )
 
 FIXED_RTOL = {torch.float32: 1e-5, torch.float64: 1e-10}
@@ -153,8 +152,7 @@ def _cde_cases(
     x[torch.rand(x.shape, generator=gen) < 0.25] = float("nan")
     # What the file receives, for the eager side too.
     x, times = x.to(task.dtype).double(), times.to(task.dtype).double()
-    t0, t1 = task.data.times[0], task.data.times[-1]
-    features = cde_features(x.numpy(), times.numpy(), task.loc, task.scale, cde, t0, t1 - t0)
+    features = task.features_of(x.numpy(), times.numpy())
     t = times.to(task.dtype)
     coeffs = path_coefficients(torch.as_tensor(features, dtype=task.dtype), t, cde.interpolation)
     probe = Probe(SolveStats())

@@ -10,6 +10,7 @@ import torchdiffeq
 from torch import nn
 
 from ndestudio.core.solvers.catalog import ODE_METHODS
+from ndestudio.core.solvers.jumps import jump_safe
 from ndestudio.core.solvers.stats import Probe
 from ndestudio.core.specs import SolverSpec
 
@@ -87,6 +88,9 @@ def solver_options(
         options["perturb"] = True  # the field's jumps sit on the grid: evaluate on each side
     else:
         options["step_size"] = spec.step_size
+        if jump_t is not None:
+            # A step evaluates its ends on its own side of a jump (a CDE's last knot included).
+            options["perturb"] = True
     return options
 
 
@@ -123,9 +127,8 @@ def solve_on_grid(
     wrapped = wrapper(field, probe or Probe())
     t = t.to(dtype=y0.dtype, device=y0.device)
     options = solver_options(spec, jump_t, step_grid)
-    kwargs: dict[str, Any] = dict(
-        rtol=spec.rtol, atol=spec.atol, method=spec.method, options=options
-    )
+    method = jump_safe(spec.method) if jump_t is not None else spec.method
+    kwargs: dict[str, Any] = dict(rtol=spec.rtol, atol=spec.atol, method=method, options=options)
     try:
         return _odeint(wrapped, field, y0, t, spec, kwargs, options, extra_adjoint_params)
     except AssertionError as exc:

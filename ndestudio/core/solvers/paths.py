@@ -13,15 +13,34 @@ from torch import nn
 def path_coefficients(x: torch.Tensor, t: torch.Tensor, kind: str) -> torch.Tensor:
     """Interpolation coefficients of ``x`` (batch, T, channels) observed at times ``t`` (T,).
 
-    NaN marks a missing value. ``rectilinear`` expects the time as channel 0.
+    NaN marks a missing value. ``rectilinear`` expects the time as channel 0. A series whose
+    rows are all missing from some row on has ended there: its path stays constant after its
+    last observed row (torchcde's linear paths carry the last value forward; a Hermite
+    path's last interval would still move with the backward difference, so it is held).
     """
     if kind == "hermite":
-        return torchcde.hermite_cubic_coefficients_with_backward_differences(x, t)
+        coeffs = torchcde.hermite_cubic_coefficients_with_backward_differences(x, t)
+        return _held_after_end(coeffs, x)
     if kind == "linear":
         return torchcde.linear_interpolation_coeffs(x, t)
     if kind == "rectilinear":
         return torchcde.linear_interpolation_coeffs(x, rectilinear=0)
     raise ValueError(f"unknown interpolation {kind!r}")
+
+
+def _held_after_end(coeffs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Hermite coefficients (batch, T-1, 4C) whose intervals from each series' last observed
+    row of ``x`` (batch, T, C) on are constant: b, c and d zero there."""
+    observed = ~torch.isnan(x).all(dim=-1)  # (batch, T)
+    length = x.shape[-2]
+    last = length - 1 - observed.flip(-1).to(torch.uint8).argmax(dim=-1)
+    ended = torch.arange(length - 1, device=x.device)[None, :] >= last[:, None]  # (batch, T-1)
+    if not bool(ended.any()):
+        return coeffs
+    channels = x.shape[-1]
+    moving = torch.ones_like(coeffs, dtype=torch.bool)
+    moving[..., channels:] = ~ended[..., None]
+    return torch.where(moving, coeffs, torch.zeros_like(coeffs))
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Checkpoints: run spec, weights, optimiser state and history in one file.
+"""Checkpoints: run spec, weights (the last and the best-validation ones), optimiser state,
+history, class names and the last test score in one file.
 
 Written atomically (a temporary file in the same folder, then a rename) and read with
 ``torch.load(weights_only=True)``, so loading a checkpoint never executes pickled code.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,17 @@ class CheckpointError(UserError):
 
 
 @dataclass
+class BestWeights:
+    """The weights of the best evaluation so far (lowest validation loss), its iteration
+    and loss, and how many evaluations since have not improved on it."""
+
+    model: dict[str, torch.Tensor]
+    iteration: int
+    val_loss: float
+    evals_since: int = 0
+
+
+@dataclass
 class Checkpoint:
     spec: RunSpec
     model: dict[str, torch.Tensor]
@@ -41,6 +53,16 @@ class Checkpoint:
     generator: torch.Tensor
     version: str
     last_eval: ev.Eval | None = None  # what the window shows of the run on open
+    best: BestWeights | None = None
+    class_names: list[str] = field(default_factory=list)  # a classifier's, in output order
+    last_test: ev.Tested | None = None
+
+    def weights(self, which: str) -> tuple[dict[str, torch.Tensor], int, str]:
+        """The ``which`` ("best" or "last") weights, their iteration and which they are:
+        "best" in a run without validation gives the last."""
+        if which == "best" and self.best is not None:
+            return self.best.model, self.best.iteration, "best"
+        return self.model, self.iteration, "last"
 
 
 def save_checkpoint(
@@ -54,6 +76,9 @@ def save_checkpoint(
     history: Mapping[str, Sequence[float]],
     generator: torch.Tensor,
     last_eval: ev.Eval | None = None,
+    best: BestWeights | None = None,
+    class_names: Sequence[str] = (),
+    last_test: ev.Tested | None = None,
 ) -> Path:
     payload = {
         "format": FORMAT,
@@ -72,6 +97,16 @@ def save_checkpoint(
     }
     if last_eval is not None:
         payload["last_eval"] = _eval_payload(last_eval)
+    if best is not None:
+        payload["best"] = {
+            "model": {k: v.detach().cpu() for k, v in best.model.items()},
+            "iteration": int(best.iteration),
+            "val_loss": float(best.val_loss),
+            "evals_since": int(best.evals_since),
+        }
+    payload["class_names"] = [str(name) for name in class_names]
+    if last_test is not None:
+        payload["last_test"] = _tested_payload(last_test)
     return atomic_write(Path(path), lambda fh: torch.save(payload, fh))
 
 
@@ -160,7 +195,94 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         generator=payload["generator"],
         version=str(payload["ndestudio_version"]),
         last_eval=_read_eval(payload.get("last_eval")),
+        best=_read_best(payload.get("best")),
+        class_names=list(payload.get("class_names", [])),
+        last_test=_read_tested(payload.get("last_test")),
     )
+
+
+def _tested_payload(event: ev.Tested) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "iteration": int(event.iteration),
+        "weights": str(event.weights),
+        "n_series": int(event.n_series),
+        "metrics": {str(k): float(v) for k, v in event.metrics.items()},
+        "class_names": [str(n) for n in event.class_names],
+        "per_class_accuracy": [float(a) for a in event.per_class_accuracy],
+    }
+    if event.confusion is not None:
+        payload["confusion"] = torch.from_numpy(np.asarray(event.confusion, dtype=np.int64))
+    return payload
+
+
+def _read_tested(payload: Any) -> ev.Tested | None:
+    if payload is None:
+        return None
+    confusion = payload.get("confusion")
+    return ev.Tested(
+        payload["iteration"],
+        payload["weights"],
+        payload["n_series"],
+        dict(payload["metrics"]),
+        tuple(payload["class_names"]),
+        tuple(payload["per_class_accuracy"]),
+        None if confusion is None else confusion.numpy(),
+    )
+
+
+def _read_best(payload: Any) -> BestWeights | None:
+    if payload is None:
+        return None
+    return BestWeights(
+        payload["model"], payload["iteration"], payload["val_loss"], payload["evals_since"]
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _extras_problems(payload: dict[str, Any]) -> list[str]:
+    """What is wrong with a checkpoint's best weights, class names and last test score."""
+    problems = []
+    best = payload.get("best")
+    if best is not None and not (
+        isinstance(best, dict)
+        and isinstance(best.get("model"), dict)
+        and all(isinstance(v, torch.Tensor) for v in best["model"].values())
+        and _is_int(best.get("iteration"))
+        and isinstance(best.get("val_loss"), float)
+        and _is_int(best.get("evals_since"))
+    ):
+        problems.append("its best weights are not the kind NDE Studio writes")
+    names = payload.get("class_names", [])
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        problems.append("its class names are not a list of names")
+    tested = payload.get("last_test")
+    if tested is not None and not (
+        isinstance(tested, dict)
+        and _is_int(tested.get("iteration"))
+        and isinstance(tested.get("weights"), str)
+        and _is_int(tested.get("n_series"))
+        and isinstance(tested.get("metrics"), dict)
+        and all(isinstance(k, str) and isinstance(v, float) for k, v in tested["metrics"].items())
+        and isinstance(tested.get("class_names"), list)
+        and all(isinstance(n, str) for n in tested["class_names"])
+        and isinstance(tested.get("per_class_accuracy"), list)
+        and all(isinstance(a, float) for a in tested["per_class_accuracy"])
+        and (
+            tested.get("confusion") is None
+            or (
+                isinstance(tested["confusion"], torch.Tensor)
+                and tested["confusion"].dim() == 2
+                and tested["confusion"].shape[0]
+                == tested["confusion"].shape[1]
+                == len(tested["class_names"])
+            )
+        )
+    ):
+        problems.append("its last test score is not the kind NDE Studio writes")
+    return problems
 
 
 _SNAPSHOT_ARRAYS = ("times", "observed", "predicted", "labels")
@@ -280,4 +402,4 @@ def _payload_problems(payload: dict[str, Any]) -> list[str]:
         problems.append("the random generator's state is not a byte tensor")
     if "last_eval" in payload:
         problems += _eval_problems(payload["last_eval"])
-    return problems
+    return problems + _extras_problems(payload)

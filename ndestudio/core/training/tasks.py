@@ -29,15 +29,20 @@ SNAPSHOT_SERIES = 16
 
 @dataclass
 class Evaluation:
+    """``predicted_labels``: for classification, each evaluated series' predicted class."""
+
     val_loss: float
     metrics: dict[str, float] = field(default_factory=dict)
     snapshot: Snapshot | None = None
+    predicted_labels: np.ndarray | None = None
 
 
 class Task(ABC):
     """Base: holds the spec, the model, the data split and the trainer's random generator."""
 
     model: nn.Module
+    # The metrics ``evaluate`` reports besides the loss, by name, in a stable order.
+    metric_names: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -55,6 +60,27 @@ class Task(ABC):
         self.train_rows, self.val_rows = data.split(spec.data.val_fraction, spec.data.seed)
         self.loc, self.scale = data.channel_stats(self.train_rows)
         self.times = self.tensor(data.times)
+
+    @property
+    def has_validation(self) -> bool:
+        """Some series are held out for validation (``val_fraction`` > 0)."""
+        return len(self.val_rows) > 0
+
+    def on_dataset(self, data: TimeSeriesDataset) -> Task:
+        """A view of this task (its model, normalisation and settings) whose ``evaluate``
+        scores every series of ``data``, a held-out test set, instead of the validation
+        series. ``data``'s labels must be in the training data's class order."""
+        view = copy.copy(self)
+        view.data = data
+        view.val_rows = np.arange(data.n_series)
+        view.times = view.tensor(data.times)
+        view._prepare_validation()
+        return view
+
+    def _prepare_validation(self) -> None:
+        """Put the validation series (``val_rows`` of ``data``) in the form ``evaluate``
+        reads; called once the task is built, and by :meth:`on_dataset` for a test set."""
+        self.val_values = self.normalised(self.val_rows)
 
     def tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, dtype=self.dtype, device=self.device)
@@ -150,15 +176,14 @@ class ODETask(Task):
     series' own; a series with fewer observations than that trains whole.
     """
 
+    metric_names = ("rmse",)
+
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.model = self._with_data_units(NeuralODE(self.data.channels, self.spec.model))
         self.train_values = self.normalised(self.train_rows)
-        self.val_values = self.normalised(self.val_rows)
-        # Without missing values the loss skips the NaN masking (a measurable share of a step).
-        self.complete = not bool(np.isnan(self.data.values).any())
+        self._prepare_validation()
         observed = self.data.observed_times()
-        self.irregular = not bool(observed.all())
         window = self.spec.train.window
         if self.irregular:
             most = int(observed.sum(axis=1).max())
@@ -169,12 +194,20 @@ class ODETask(Task):
                     "irregularly sampled series counts each series' own observations)"
                 )
             self.train_own = self.own_times(self.train_rows, observed)
-            self.val_own = self.own_times(self.val_rows, observed)
         elif window is not None and not 2 <= window <= len(self.data.times):
             raise ValueError(
                 f"the training window ({window}) must be between 2 and the dataset's "
                 f"{len(self.data.times)} observation times"
             )
+
+    def _prepare_validation(self) -> None:
+        super()._prepare_validation()
+        # Without missing values the loss skips the NaN masking (a measurable share of a step).
+        self.complete = not bool(np.isnan(self.data.values).any())
+        observed = self.data.observed_times()
+        self.irregular = not bool(observed.all())
+        if self.irregular and self.has_validation:
+            self.val_own = self.own_times(self.val_rows, observed)
 
     def own_times(self, rows: np.ndarray, observed: np.ndarray) -> OwnTimes:
         """``rows``' series on their own observation times."""
@@ -292,13 +325,21 @@ def cde_features(
     cde: CDESpec,
     time_origin: float,
     time_span: float,
+    count_scale: float,
 ) -> np.ndarray:
     """A neural CDE's input channels from raw observations (batch, T, C) with NaN gaps:
-    the time rescaled by the training span, normalised values, observation counts."""
+    the time rescaled by the training span, normalised values, observation counts divided
+    by ``count_scale`` (the training grid's length).
+
+    Every channel, the time included, ends at the series' last observation: the rows after
+    it are NaN, which the control path holds constant (:func:`path_coefficients`), so that
+    padding a series with missing rows after its end cannot change its path or its output.
+    """
     normalised = (values - loc) / scale
     # A missing first observation becomes the channel mean (0 once normalised), so that
     # the initial hidden state, and rectilinear paths, never look ahead in time.
     normalised[:, 0] = np.nan_to_num(normalised[:, 0], nan=0.0)
+    after_end = np.arange(values.shape[1])[None, :] > last_observation(values)[:, None]
     parts = []
     if cde.time_channel or cde.interpolation == "rectilinear":
         scaled = (times - time_origin) / time_span
@@ -306,8 +347,23 @@ def cde_features(
     parts.append(normalised)
     if cde.mask_channels:
         observed = ~np.isnan(values)
-        parts.append(np.cumsum(observed, axis=1) / observed.shape[1])
-    return np.concatenate(parts, axis=-1)
+        parts.append(np.cumsum(observed, axis=1) / count_scale)
+    features = np.concatenate(parts, axis=-1)
+    features[after_end] = np.nan
+    if cde.interpolation == "rectilinear":  # (its time channel may hold no NaN: the end's time)
+        last = last_observation(values)
+        features[:, :, 0] = np.where(
+            after_end, features[np.arange(len(last)), last, 0:1], features[:, :, 0]
+        )
+    return features
+
+
+def last_observation(values: np.ndarray) -> np.ndarray:
+    """(batch,) the index of each series' last observed row (any channel); 0 for none."""
+    observed = ~np.isnan(values).all(axis=2)
+    return np.where(
+        observed.any(axis=1), values.shape[1] - 1 - np.argmax(observed[:, ::-1], axis=1), 0
+    )
 
 
 class CDETask(Task):
@@ -317,6 +373,7 @@ class CDETask(Task):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         cde = self.spec.model.cde
         self.classification = cde.task == "classification"
+        self.metric_names = ("accuracy",) if self.classification else ("rmse",)
         if self.classification:
             if self.data.labels is None or self.data.n_classes < 2:
                 raise ValueError(f"dataset {self.data.name!r} has no class labels to classify")
@@ -327,17 +384,43 @@ class CDETask(Task):
             outputs = self.data.targets.shape[1]
             self.target_loc = self.data.targets[self.train_rows].mean(0)
             self.target_scale = self.data.targets[self.train_rows].std(0) + 1e-8
-        features = self._features()
-        self.coeffs = path_coefficients(self.tensor(features), self.times, cde.interpolation)
-        self.model = NeuralCDE(features.shape[-1], outputs, self.spec.model).to(
-            self.device, self.dtype
+        # The training grid scales the time and count channels, for any series scored later.
+        t = self.data.times
+        self.time_origin, self.time_span, self.count_scale = t[0], t[-1] - t[0], len(t)
+        self._prepare_validation()  # the paths of every series, training ones included
+        n_features = self.features_of(self.data.values[:1], t).shape[-1]
+        self.model = NeuralCDE(n_features, outputs, self.spec.model).to(self.device, self.dtype)
+
+    def _prepare_validation(self) -> None:
+        features = self.features_of(self.data.values, self.data.times)
+        interpolation = self.spec.model.cde.interpolation
+        self.coeffs = path_coefficients(self.tensor(features), self.times, interpolation)
+
+    def features_of(self, values: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """CDE input channels of raw series ``values`` (n, T, C) at ``times``, scaled as the
+        training data's are (its channel statistics, time span and grid length)."""
+        cde = self.spec.model.cde
+        return cde_features(
+            values,
+            times,
+            self.loc,
+            self.scale,
+            cde,
+            self.time_origin,
+            self.time_span,
+            self.count_scale,
         )
 
-    def _features(self) -> np.ndarray:
-        t = self.data.times
-        return cde_features(
-            self.data.values, t, self.loc, self.scale, self.spec.model.cde, t[0], t[-1] - t[0]
+    def outputs_of(
+        self, values: np.ndarray, times: np.ndarray, probe: Probe | None = None
+    ) -> torch.Tensor:
+        """The model's outputs (n, K) for raw series ``values`` (n, T, C) at ``times``:
+        logits, or regression values in normalised units."""
+        t = self.tensor(times)
+        coeffs = path_coefficients(
+            self.tensor(self.features_of(values, times)), t, self.spec.model.cde.interpolation
         )
+        return self.model(coeffs, t, self.spec.solver, probe)
 
     def _outputs(self, rows: np.ndarray | torch.Tensor, probe: Probe) -> torch.Tensor:
         return self.model(self.coeffs[rows], self.times, self.spec.solver, probe)
@@ -362,8 +445,10 @@ class CDETask(Task):
         outputs = self._outputs(self.val_rows, probe)
         targets = self._targets(self.val_rows)
         metrics: dict[str, float] = {}
+        predicted = None
         if self.classification:
-            metrics["accuracy"] = float((outputs.argmax(-1) == targets).double().mean())
+            predicted = outputs.argmax(-1)
+            metrics["accuracy"] = float((predicted == targets).double().mean())
             shown = torch.softmax(outputs, -1)
         else:
             shown = outputs * self.tensor(self.target_scale) + self.tensor(self.target_loc)
@@ -379,13 +464,19 @@ class CDETask(Task):
             predicted=shown[:n, None, :].detach().cpu().double().numpy(),
             labels=labels,
         )
-        return Evaluation(float(self._loss(outputs, targets)), metrics, snapshot)
+        return Evaluation(
+            float(self._loss(outputs, targets)),
+            metrics,
+            snapshot,
+            None if predicted is None else predicted.cpu().numpy(),
+        )
 
 
 class SDEGANTask(Task):
     """SDE-GAN: a neural SDE generator against a neural CDE Wasserstein critic."""
 
     EVAL_SAMPLES = 512
+    metric_names = ("mean_error", "std_error")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -404,7 +495,7 @@ class SDEGANTask(Task):
             gen.loc.copy_(self.tensor(self.loc))
             gen.scale.copy_(self.tensor(self.scale))
         self.train_values = self.normalised(self.train_rows)
-        self.val_values = self.normalised(self.val_rows)
+        self._prepare_validation()
         if self.spec.model.sde.gan_constraint == "clip":
             self.discriminator.clip_weights()
         self._generator_step = True
@@ -523,12 +614,13 @@ class LatentSDETask(Task):
     """Latent SDE: maximise the ELBO of the series under a posterior SDE; sample the prior."""
 
     EVAL_SAMPLES = 512
+    metric_names = ("rmse", "elbo_loss", "mean_error", "std_error")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.model = self._with_data_units(LatentSDE(self.data.channels, self.spec.model))
         self.train_values = self.normalised(self.train_rows)
-        self.val_values = self.normalised(self.val_rows)
+        self._prepare_validation()
 
     def _negative_elbo(self, xs: torch.Tensor, out: LatentOutput, kl_weight: float) -> torch.Tensor:
         """Per observation time: −log p(x | z) + w · (KL of z₀ + KL of the path)."""

@@ -7,13 +7,19 @@ import math
 import time
 from array import array
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from ndestudio.core import events as ev
 from ndestudio.core.control import StopRequested, TrainControl
-from ndestudio.core.data import TimeSeriesDataset, check_training_data, load_dataset
+from ndestudio.core.data import (
+    DataFileError,
+    TimeSeriesDataset,
+    check_training_data,
+    load_dataset,
+)
 from ndestudio.core.device import (
     describe_device,
     resolve_device,
@@ -24,6 +30,7 @@ from ndestudio.core.device import (
 from ndestudio.core.solvers import Probe, SolveStats
 from ndestudio.core.specs import RunSpec
 from ndestudio.core.training.checkpoint import (
+    BestWeights,
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
@@ -35,6 +42,7 @@ from ndestudio.core.training.diagnostics import (
     solver_failure,
 )
 from ndestudio.core.training.optim import make_optimizer, make_schedule
+from ndestudio.core.training.scoring import align_to_training, score
 from ndestudio.core.training.tasks import Task, task_class
 from ndestudio.core.validation import validate
 
@@ -49,9 +57,20 @@ class Trainer:
 
     ``run`` yields :mod:`ndestudio.core.events`; it can be called again after a stop to go on
     from where it left off. ``control`` pauses, resumes and stops it from another thread.
+
+    The weights of the best evaluation (lowest validation loss) are kept beside the last
+    ones (:attr:`best`); ``spec.train.patience`` stops the run once that many evaluations in
+    a row have not improved on it. A run whose spec names a test set (``test_dataset``, or
+    loaded from ``spec.data``) scores it after its last step (a :class:`~ev.Tested` event,
+    also kept as :attr:`last_test`) with the best weights, or the last without validation.
     """
 
-    def __init__(self, spec: RunSpec, dataset: TimeSeriesDataset | None = None) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        dataset: TimeSeriesDataset | None = None,
+        test_dataset: TimeSeriesDataset | None = None,
+    ) -> None:
         validate(spec)
         self.spec = copy.deepcopy(spec)
         set_threads(spec.train.threads)
@@ -59,6 +78,8 @@ class Trainer:
         self.dtype = resolve_dtype(spec.train.dtype)
         self.generator = seed_everything(spec.train.seed)
         self.dataset = dataset if dataset is not None else load_dataset(spec.data)
+        if self.spec.data.source == "file":  # the file's own name, shown and saved
+            self.spec.data.name = self.dataset.name
         check_training_data(self.dataset, self.spec)  # bad data is named, not blamed on the model
         task_cls = task_class(spec)
         self.task: Task = task_cls(self.spec, self.dataset, self.device, self.dtype, self.generator)
@@ -75,6 +96,29 @@ class Trainer:
         self.history: dict[str, array[float]] = {k: array("d") for k in HISTORY_KEYS}
         self.eval_history: dict[str, list[float]] = {"iteration": [], "val_loss": []}
         self.last_eval: ev.Eval | None = None
+        self.best: BestWeights | None = None
+        self.last_test: ev.Tested | None = None
+        self.test_dataset = self._test_set(test_dataset)
+
+    def _test_set(self, given: TimeSeriesDataset | None) -> TimeSeriesDataset | None:
+        """The held-out test set (``given``, else the one ``spec.data.test`` names) in the
+        training data's class order; None when there is none."""
+        data = self.spec.data
+        if given is not None:  # (it replaces any the spec names)
+            return align_to_training(given, self.dataset, self.spec, f"test set {given.name!r}")
+        if data.test == "none":
+            return None
+        where = (
+            f"test file {data.test_path}"
+            if data.test == "file"
+            else f"the test split of {data.name!r}"
+        )
+        return align_to_training(load_dataset(data, "test"), self.dataset, self.spec, where)
+
+    @property
+    def class_names(self) -> list[str]:
+        """The classes a classifier's outputs stand for, in output order (else empty)."""
+        return list(self.dataset.class_names)
 
     def set_iterations(self, total: int) -> None:
         """Make ``total`` the run's iteration count; a run that goes on to it re-plans its
@@ -93,6 +137,7 @@ class Trainer:
         set_threads(self.spec.train.threads)
         control = control or TrainControl()
         probe = Probe(self.stats, control)
+        reason = ""
         total = self.spec.train.iterations
         self.schedule.retarget(total, self.iteration)  # the total may have been raised
         yield ev.Started(
@@ -148,7 +193,8 @@ class Trainer:
             )
             self._record(step)
             yield step
-            if self.iteration % self.spec.train.eval_every == 0 or self.iteration == total:
+            due = self.iteration % self.spec.train.eval_every == 0 or self.iteration == total
+            if due and self.task.has_validation:
                 try:
                     evaluation = self.evaluate(control)
                 except StopRequested:
@@ -158,14 +204,43 @@ class Trainer:
                     yield solver_failure(self.iteration, exc, self.spec, during="evaluation")
                     return
                 yield evaluation
+                reason = self._early_stop_reason()
+                if reason:
+                    break
+        wall_time = elapsed_before + time.perf_counter() - started
+        if self.test_dataset is not None:
+            try:
+                tested = self.test(control=control)
+            except StopRequested:
+                yield ev.Stopped(self.iteration)
+                return
+            except _SOLVER_ERRORS as exc:
+                yield solver_failure(self.iteration, exc, self.spec, during="evaluation")
+                return
+            yield tested
         metrics = dict(self.last_eval.metrics) if self.last_eval else {}
         if self.last_eval:
             metrics["val_loss"] = self.last_eval.val_loss
         yield ev.Finished(
             self.iteration,
-            elapsed_before + time.perf_counter() - started,
+            wall_time,
             self.history["loss"][-1] if self.history["loss"] else math.nan,
             metrics,
+            reason=reason,
+            best_iteration=self.best.iteration if self.best else None,
+            best_val_loss=self.best.val_loss if self.best else None,
+        )
+
+    def _early_stop_reason(self) -> str:
+        """Why the run stops early now ("" to go on): the validation loss has not improved
+        for ``spec.train.patience`` evaluations."""
+        patience = self.spec.train.patience
+        if patience is None or self.best is None or self.best.evals_since < patience:
+            return ""
+        return (
+            f"early stopping: the validation loss has not improved for {patience} "
+            f"evaluation{'s' if patience > 1 else ''} (best {self.best.val_loss:.4g} at "
+            f"iteration {self.best.iteration})"
         )
 
     def _train_step(self, probe: Probe) -> tuple[float, float, dict[str, float]] | ev.Failed:
@@ -213,7 +288,60 @@ class Trainer:
             self.iteration, result.val_loss, result.metrics, result.snapshot, self.loss_gap()
         )
         self.last_eval = event
+        self._keep_if_best(result.val_loss)
         return event
+
+    def _keep_if_best(self, val_loss: float) -> None:
+        if self.best is not None and not val_loss < self.best.val_loss:
+            self.best.evals_since += 1
+        elif math.isfinite(val_loss):
+            state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best = BestWeights(state, self.iteration, val_loss)
+
+    # Testing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def weights(self, which: str) -> Iterator[tuple[str, int]]:
+        """The model holds the ``which`` ("best" or "last") weights within the block; yields
+        the weights it holds and their iteration. "best" without a validation (so no best
+        weights) gives the last ones, and says so."""
+        if which not in ("best", "last"):
+            raise ValueError(f"weights must be 'best' or 'last', got {which!r}")
+        if which == "last" or self.best is None:
+            yield "last", self.iteration
+            return
+        current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self.best.model)
+        try:
+            yield "best", self.best.iteration
+        finally:
+            self.model.load_state_dict(current)
+
+    def test(
+        self,
+        data: TimeSeriesDataset | None = None,
+        weights: str = "best",
+        control: TrainControl | None = None,
+    ) -> ev.Tested:
+        """Score ``data`` (default: the run's test set, which is then kept as
+        :attr:`last_test`) with the ``weights`` chosen (see :meth:`weights`)."""
+        own = data is None
+        if data is None:
+            if self.test_dataset is None:
+                raise DataFileError("the run has no test set (data.test is 'none')")
+            data = self.test_dataset
+        else:
+            data = align_to_training(data, self.dataset, self.spec)
+        with self.weights(weights) as (held, iteration):
+            self.model.eval()
+            try:
+                with torch.no_grad():
+                    tested = score(self.task, data, iteration, held, Probe(SolveStats(), control))
+            finally:
+                self.model.train()
+        if own:
+            self.last_test = tested
+        return tested
 
     def loss_gap(self) -> str | None:
         """A warning when training loss has stayed far below validation (see
@@ -243,22 +371,41 @@ class Trainer:
             history={**self.history, **{f"eval/{k}": v for k, v in self.eval_history.items()}},
             generator=self.generator.get_state(),
             last_eval=self.last_eval,
+            best=self.best,
+            class_names=self.class_names,
+            last_test=self.last_test,
         )
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, dataset: TimeSeriesDataset | None = None) -> Trainer:
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        dataset: TimeSeriesDataset | None = None,
+        test_dataset: TimeSeriesDataset | None = None,
+    ) -> Trainer:
         """The run a checkpoint holds, ready to continue. A checkpoint that does not fit the
         model its own spec describes gives a :class:`CheckpointError`; the spec's data must
         load (a :class:`UserError` says why not)."""
         ckpt = load_checkpoint(path)
-        trainer = cls(ckpt.spec, dataset)
+        trainer = cls(ckpt.spec, dataset, test_dataset)
+        if ckpt.class_names and ckpt.class_names != trainer.class_names:
+            raise CheckpointError(
+                f"{path}: the model was trained on classes {', '.join(ckpt.class_names)} but "
+                f"its training data now has {', '.join(trainer.class_names) or 'none'}: the "
+                "data changed since training"
+            )
         try:
             trainer.model.load_state_dict(ckpt.model)
+            if ckpt.best is not None:
+                trainer.model.load_state_dict(ckpt.best.model)
+                trainer.model.load_state_dict(ckpt.model)
         except RuntimeError as exc:
             raise CheckpointError(
                 f"{path}: the weights do not fit the model its run spec describes "
                 f"({_first_lines(exc)})"
             ) from None
+        trainer.best = ckpt.best
+        trainer.last_test = ckpt.last_test
         try:
             trainer.optimizer.load_state_dict(ckpt.optimizer)
             trainer.schedule.load_state_dict(ckpt.schedule)
