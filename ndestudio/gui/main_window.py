@@ -15,8 +15,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QMimeData, QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QMainWindow,
@@ -33,6 +33,7 @@ from ndestudio.core.project import Project
 from ndestudio.core.specs import RunSpec
 from ndestudio.gui.autosave import AutosaveSlot
 from ndestudio.gui.core_loader import CoreLoader, import_core
+from ndestudio.gui.drops import data_file_from, dropped_files
 from ndestudio.gui.exporting import ModelExport
 from ndestudio.gui.memory import release_freed_memory
 from ndestudio.gui.menus import WindowMenus
@@ -102,6 +103,7 @@ class MainWindow(QMainWindow):
         self._when_core: list[Callable[[], None]] = []
         self.setWindowTitle("NDE Studio")
         self.resize(1400, 900)
+        self.setAcceptDrops(True)  # a data file dropped anywhere (see dropEvent)
 
         self.run_plots = TrainingPlots()
         self.portrait_view = PhasePortraitView(self.session)
@@ -247,6 +249,9 @@ class MainWindow(QMainWindow):
         self.model_panel.on_change = self._on_model_edit
         self.data_panel.on_change = self._on_data_edit
         self.data_panel.on_reload = self.reload_data
+        self.data_panel.on_loaded = self._show_dataset
+        self.data_panel.on_busy = lambda busy: self._on_state(self.session.state)
+        self.data_panel.on_message = lambda text: self.statusBar().showMessage(text, 8000)
         self.data_panel.start_folder = self.dialog_folder
         self.training_panel.on_change = self._on_spec_edit
         t = self.training_panel
@@ -296,7 +301,6 @@ class MainWindow(QMainWindow):
         )
         if self.core_loaded:  # validation looks up the solver catalog and the demos
             self._show_problems()
-            self._show_dataset()
 
     def collect_spec(self) -> RunSpec:
         """The spec the panels show."""
@@ -330,8 +334,7 @@ class MainWindow(QMainWindow):
         if self.session.state != "idle":
             return
         self.session.set_spec(self.collect_spec())
-        self.data_panel.refresh_preview(self.session.spec.data)
-        self._show_dataset()
+        self.data_panel.refresh_preview(self.session.spec.data, force=True)
         self._show_problems()
 
     def _on_spec_edit(self) -> None:
@@ -342,10 +345,9 @@ class MainWindow(QMainWindow):
             return
         self.session.set_spec(spec)
         self.mark_dirty()
-        if data_changed:
+        if data_changed:  # the views get the dataset once it is loaded (on_loaded)
             self.data_panel.refresh_preview(spec.data)
             self._sync_views()
-            self._show_dataset()
         self._show_problems()
         self._on_state(self.session.state)
 
@@ -362,6 +364,37 @@ class MainWindow(QMainWindow):
         for view in self.views:
             view.set_dataset(self.data_panel.dataset)
 
+    # drag and drop -------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_files(event.mimeData()):
+            event.acceptProposedAction()  # any file: a wrong one is explained on the drop
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if dropped_files(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if self.drop_data(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def drop_data(self, mime: QMimeData) -> bool:
+        """A data file dropped on the window becomes the data file and loads; anything else
+        is explained in the status bar. True when the file is taken."""
+        path, why = data_file_from(mime)
+        if path is not None and (self.session.state != "idle" or not self.core_loaded):
+            path, why = None, f"Not loaded: stop the run before loading {path.name}."
+        if path is None:
+            self.statusBar().showMessage(why, 8000)
+            return False
+        self.data_dock.show()
+        self.data_dock.raise_()
+        self.statusBar().showMessage(f"Loading {path}…", 4000)
+        self.data_panel.use_file(path)
+        return True
+
     def mark_dirty(self, dirty: bool = True) -> None:
         self.dirty = dirty
         name = self.project_path.name if self.project_path else "untitled"
@@ -376,9 +409,17 @@ class MainWindow(QMainWindow):
     def train(self) -> None:
         if self.session.state != "idle" or not self.core_loaded:
             return
+        if self.data_panel.loading:
+            self.statusBar().showMessage(
+                "The data is still loading: train once it is loaded (or cancel the load).", 6000
+            )
+            return
         self.session.set_spec(self.collect_spec())
         self.run_plots.set_x_extent(self.session.spec.train.iterations)
-        if self.session.train(self.data_panel.dataset_for(self.session.spec.data)):
+        data = self.session.spec.data
+        if self.session.train(
+            self.data_panel.dataset_for(data), self.data_panel.test_dataset_for(data)
+        ):
             trainer = self.session.trainer
             self.run_status.started(
                 trainer.iteration if trainer else 0, self.session.spec.train.iterations
@@ -458,6 +499,9 @@ class MainWindow(QMainWindow):
         self.menus.show_state(
             state, loaded, resettable, file_data=self.session.spec.data.source == "file"
         )
+        if self.data_panel.loading:  # Train waits for the data
+            self.training_panel.train_button.setEnabled(False)
+            self.train_action.setEnabled(False)
         self.model_panel.setEnabled(loaded and state == "idle")
         self.data_panel.setEnabled(loaded and state == "idle")
         self.run_status.show_state(state, loaded, self._shown_run)
@@ -607,6 +651,7 @@ class MainWindow(QMainWindow):
         self.trim_timer.stop()
         for view in self.inspect_views:
             view.shutdown()
+        self.data_panel.shutdown()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         event.accept()

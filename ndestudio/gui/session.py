@@ -84,10 +84,15 @@ class Session(QObject):
         self.state = state
         self.state_changed.emit(state)
 
-    def train(self, dataset: TimeSeriesDataset | None = None) -> bool:
+    def train(
+        self,
+        dataset: TimeSeriesDataset | None = None,
+        test_dataset: TimeSeriesDataset | None = None,
+    ) -> bool:
         """Start (or continue) training; False with a ``problem`` message if it cannot.
 
-        ``dataset``: the one the spec describes, when the caller has it already.
+        ``dataset`` and ``test_dataset``: the training data and held-out test set the spec
+        describes, when the caller has them already.
         """
         if self.state != "idle":
             return False
@@ -99,7 +104,7 @@ class Session(QObject):
             from ndestudio.core.training import Trainer
 
             try:
-                self.trainer = Trainer(self.spec, dataset)
+                self.trainer = Trainer(self.spec, dataset, test_dataset)
             except UserError as exc:  # the data, say: the message says what is wrong
                 self.problem.emit(f"The run cannot start: {exc}")
                 return False

@@ -1,7 +1,8 @@
 """The training worker: runs the core's event generator on a QThread, sends events in batches.
 
 The worker never touches a widget. Events are coalesced and emitted at most ``max_rate`` times
-a second over a queued signal; terminal events (stopped, finished, failed) go out at once.
+a second over a queued signal; terminal events (stopped, finished, failed) and the test
+metrics (tested) go out at once.
 Saving is done here too, between two training steps, so that weights are never read while an
 optimiser step writes them.
 """
@@ -71,7 +72,7 @@ class TrainingWorker(QObject):
             for event in self.trainer.run(self.control):
                 pending.append(event)
                 now = time.perf_counter()
-                urgent = isinstance(event, (*TERMINAL, ev.Paused, ev.Started))
+                urgent = isinstance(event, (*TERMINAL, ev.Tested, ev.Paused, ev.Started))
                 if urgent or now - last >= self.interval:
                     self.batch.emit(pending)
                     pending = []

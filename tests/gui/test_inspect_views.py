@@ -140,7 +140,8 @@ def test_cde_readout_and_confusion_match_the_task_and_the_training_panel(
     final = np.array([curve.yData[-1] for curve in view.readout_curves])
     np.testing.assert_allclose(final, expected, atol=1e-5)
     direct = cde_readout(trainer, [row])
-    np.testing.assert_allclose(view.hidden_curves[0].yData, direct.hidden[0, :, 0], atol=1e-9)
+    # (float32: the view solves the series in a batch of its own, so the last bits may differ)
+    np.testing.assert_allclose(view.hidden_curves[0].yData, direct.hidden[0, :, 0], atol=1e-5)
     assert len(view.hidden_curves) == direct.hidden.shape[-1]
 
     # Right-click → Export…: the project's SVG exporter and pyqtgraph's CSV one.

@@ -378,15 +378,19 @@ def test_dataset_from_a_csv_file_previews_trains_and_explains_errors(make_window
 
     window = make_window(_gui_spec("ode"))
     panel = window.data_panel
+    demo = panel.dataset
     panel.source.setCurrentText("file")
     assert panel.file_row.isEnabled() and not panel.n_series.isEnabled()
     panel.path.setText(str(bad))
     panel.path.editingFinished.emit()
+    qtbot.waitUntil(lambda: not panel.loading, timeout=10_000)  # files load in a worker
     assert not panel.error.isHidden()
     assert "line 3, column 3 ('x'): expected a number, got 'oops'" in panel.error.text()
+    assert panel.dataset is demo  # the previous dataset stays
 
     panel.path.setText(str(good))
     panel.path.editingFinished.emit()
+    qtbot.waitUntil(lambda: not panel.loading, timeout=10_000)
     assert panel.error.isHidden()
     assert panel.dataset is not None and panel.dataset.values.shape == (12, 40, 2)
     assert "12 series × 40 times" in panel.preview.getPlotItem().titleLabel.text
@@ -394,7 +398,11 @@ def test_dataset_from_a_csv_file_previews_trains_and_explains_errors(make_window
     assert spec.data.source == "file" and spec.data.path == str(good)
     _train_then_stop(window, qtbot, points=3)
     assert window.session.trainer.dataset.values.shape == (12, 40, 2)
-    assert window.session.trainer.dataset is not panel.dataset  # a file is read afresh
+    # The file is unchanged since it was loaded: Train does not read it again on the GUI
+    # thread. A file changed since is read afresh.
+    assert window.session.trainer.dataset is panel.dataset
+    good.write_text(good.read_text() + "s99,0.0,1.0,2.0\n")
+    assert panel.dataset_for(window.session.spec.data) is None
 
 
 def test_train_reuses_the_previewed_demo_dataset(make_window, qtbot):

@@ -261,27 +261,38 @@ def test_a_finished_run_says_finished_and_the_progress_is_complete(make_window, 
 
 
 def test_choosing_the_same_fixed_file_again_rereads_it_and_reload_does_too(
-    make_window, tmp_path, monkeypatch
+    make_window, qtbot, tmp_path, monkeypatch
 ):
     window = make_window(small_spec("ode"))
     csv = tmp_path / "d.csv"
     csv.write_text("series,time,x\na,0,1\na,1,oops\n")
     panel = window.data_panel
+    demo = panel.dataset
+
+    def loaded() -> None:  # files load in a worker thread
+        qtbot.waitUntil(lambda: not panel.loading, timeout=10_000)
+
     panel.source.setCurrentText("file")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(csv), ""))
     panel.browse.click()
+    loaded()
     assert panel.error.isVisibleTo(panel) and "oops" in panel.error.text()
+    assert panel.dataset is demo  # what cannot be read leaves the previous dataset
     rows = "".join(f"{s},{t},{t * 0.5}\n" for s in "abcdefgh" for t in range(6))
     csv.write_text("series,time,x\n" + rows)
     panel.browse.click()  # the same path chosen again
+    loaded()
     assert not panel.error.isVisibleTo(panel) and panel.dataset is not None
     assert panel.dataset.n_series == 8
+    eight = panel.dataset
     csv.write_text("series,time,x\na,0,\n")
     window.reload_action.trigger()
-    assert panel.error.isVisibleTo(panel) and panel.dataset is None
-    csv.write_text("series,time,x\n" + rows)
+    loaded()
+    assert panel.error.isVisibleTo(panel) and panel.dataset is eight
+    csv.write_text("series,time,x\n" + "".join(f"{s},{t},{t}\n" for s in "abcd" for t in range(6)))
     panel.reload.click()
-    assert panel.dataset is not None and not panel.error.isVisibleTo(panel)
+    loaded()
+    assert panel.dataset.n_series == 4 and not panel.error.isVisibleTo(panel)
 
 
 # 10. Reset asks when trained weights would be lost; one state for both controls ---------

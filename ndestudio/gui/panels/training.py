@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
@@ -73,6 +74,16 @@ class TrainingPanel(QWidget):
         self.eval_every = f.integer(
             "Evaluate every", 1, 1_000_000, "Validation and plot snapshots every this many steps."
         )
+        self.patience = f.integer(
+            "Early stopping",
+            0,
+            1_000_000,
+            "Stop when the validation loss has not improved for this many evaluations\n"
+            "(off: run every iteration). The best weights are kept either way, and a test\n"
+            "set is scored with them.",
+        )
+        self.patience.setSpecialValueText("off")
+        self.patience.setSuffix(" evaluations")
         box = QGroupBox("Optimisation")
         QVBoxLayout(box).addWidget(self.form)
         layout.addWidget(box)
@@ -100,10 +111,17 @@ class TrainingPanel(QWidget):
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet("color: #b35900;")
         self.warning.setVisible(False)
+        self.outcome = QLabel("")  # how the run ended: early stopping, the best evaluation
+        self.outcome.setWordWrap(True)
+        self.test_result = QLabel("")  # the held-out test set after training
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.progress)
         layout.addWidget(self.eta)
         layout.addWidget(self.metrics)
         layout.addWidget(self.warning)
+        layout.addWidget(self.outcome)
+        layout.addWidget(self.test_result)
         layout.addStretch(1)
         self.form.changed.connect(lambda: self.on_change())
         self.on_change = lambda: None
@@ -127,6 +145,7 @@ class TrainingPanel(QWidget):
             show_float(self.weight_decay, t.weight_decay)
             self.seed.setValue(t.seed)
             self.eval_every.setValue(t.eval_every)
+            self.patience.setValue(t.patience or 0)
         finally:
             self.form.loading = False
         self.window.setEnabled(spec.model.family == "ode")
@@ -146,6 +165,7 @@ class TrainingPanel(QWidget):
         t.weight_decay = read_float(self.weight_decay) or 0.0
         t.seed = self.seed.value()
         t.eval_every = self.eval_every.value()
+        t.patience = self.patience.value() or None
         self.window.setEnabled(spec.model.family == "ode")
         self.window_growth.setEnabled(spec.model.family == "ode" and t.window is not None)
         self.progress.setMaximum(t.iterations)

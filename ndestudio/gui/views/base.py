@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 class RunView(Protocol):
     def on_events(self, batch: list[ev.Event]) -> None:
-        """Events of the run on screen, in order, batched by the worker."""
+        """Events of the run on screen, in order, batched by the worker. A run with a test
+        set ends with ``Tested`` (the test metrics) just before ``Finished``."""
 
     def clear(self) -> None:
         """Forget the run shown: another run (or none) takes its place."""

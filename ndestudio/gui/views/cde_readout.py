@@ -1,7 +1,8 @@
 """Inspect ▸ Readout: a neural CDE as a series unfolds — the chosen validation series, its
 hidden state z(t), the readout applied at every observation time (class probabilities, or
 the regression prediction against the target: the CDE's online prediction; the last time is
-its answer), and the confusion matrix on the validation series with per-class accuracy.
+its answer), and the confusion matrix on the validation series with per-class accuracy
+(or, once a run with a test set has ended, on the test set: the ``Tested`` event's).
 
 Computed for every validation series at once on a frozen copy of the weights in the view's
 own worker thread (:class:`~ndestudio.gui.views.background.BackgroundView`); picking another
@@ -19,6 +20,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from ndestudio.core import events as ev
 from ndestudio.gui.plots.base import COLORS, OBSERVED, pen, title_html
 from ndestudio.gui.views.background import BackgroundView, keys_width, plot_widget
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from ndestudio.core.inspect import CDEReadout, Confusion
     from ndestudio.gui.session import Session
 
+MATRIX_OF = ("validation", "test")
 HEAT = pg.ColorMap([0.0, 1.0], [(255, 255, 255), (31, 119, 180)])  # white → blue
 
 
@@ -51,6 +54,8 @@ class CDEReadoutView(BackgroundView):
         super().__init__(session, parent)
         self.readout: CDEReadout | None = None
         self.confusion: Confusion | None = None
+        self.test_confusion: Confusion | None = None  # from the run's Tested event
+        self.test_label = "test set"
         self._build()
 
     def _build(self) -> None:
@@ -63,6 +68,16 @@ class CDEReadoutView(BackgroundView):
         row.addWidget(QLabel("validation series"))
         row.addWidget(self.series)
         row.addStretch(1)
+        self.matrix_of = QComboBox()
+        self.matrix_of.addItems(list(MATRIX_OF))
+        self.matrix_of.setToolTip(
+            "The series the confusion matrix counts: the validation series (after each "
+            "evaluation), or the held-out test set (scored once after training)."
+        )
+        self._enable_test(False)
+        self.matrix_of.currentIndexChanged.connect(lambda _: self._draw_confusion())
+        row.addWidget(QLabel("confusion matrix of"))
+        row.addWidget(self.matrix_of)
         layout.addLayout(row)
 
         grid = QGridLayout()
@@ -93,6 +108,55 @@ class CDEReadoutView(BackgroundView):
         item.addItem(self.heat)
         self.count_texts: list[pg.TextItem] = []
         self.series.currentIndexChanged.connect(lambda _: self._draw_series())
+
+    # the test set ----------------------------------------------------------------------------
+
+    def on_events(self, batch: list[ev.Event]) -> None:
+        super().on_events(batch)
+        for event in batch:
+            if isinstance(event, ev.Tested):
+                self.show_tested(event)
+
+    def clear(self) -> None:
+        self.test_confusion = None
+        self._enable_test(False)
+        super().clear()
+
+    def replay(self, trainer) -> None:  # type: ignore[no-untyped-def]
+        tested = getattr(trainer, "last_test", None)  # kept with the run, where it is
+        self.test_confusion = None
+        self._enable_test(False)
+        if isinstance(tested, ev.Tested):
+            self.show_tested(tested)
+        super().replay(trainer)
+
+    def show_tested(self, event: ev.Tested) -> None:
+        """The test set's confusion matrix (a classifier's), shown at once."""
+        if event.confusion is None:
+            return
+        from ndestudio.core.inspect import Confusion
+
+        matrix = np.asarray(event.confusion)
+        total = matrix.sum()
+        accuracy = event.metrics.get(
+            "accuracy", float(np.trace(matrix) / total) if total else float("nan")
+        )
+        k = matrix.shape[0]
+        per_class = np.asarray(event.per_class_accuracy, dtype=float)
+        if per_class.shape != (k,):
+            per_class = np.full(k, np.nan)
+        names = list(event.class_names) or [self._class_name(c) for c in range(k)]
+        self.test_confusion = Confusion(names, matrix, per_class, float(accuracy))
+        self.test_label = f"test set, {event.weights} weights"
+        self._enable_test(True)
+        self.matrix_of.setCurrentText("test")  # the run's final word (redraws)
+        self._draw_confusion()
+
+    def _enable_test(self, on: bool) -> None:
+        item = self.matrix_of.model().item(MATRIX_OF.index("test"))
+        item.setEnabled(on)
+        if not on:
+            self.matrix_of.setCurrentText("validation")
 
     # computing -----------------------------------------------------------------------------
 
@@ -259,7 +323,9 @@ class CDEReadoutView(BackgroundView):
         for text in self.count_texts:
             item.removeItem(text)
         self.count_texts = []
-        confusion = self.confusion
+        on_test = self.matrix_of.currentText() == "test" and self.test_confusion is not None
+        confusion = self.test_confusion if on_test else self.confusion
+        which = self.test_label if on_test else "validation series"
         if confusion is None:
             self.heat.clear()
             regression = self.readout is not None and not self.readout.classification
@@ -291,6 +357,8 @@ class CDEReadoutView(BackgroundView):
                 item.addItem(text)
                 self.count_texts.append(text)
         names = [self._class_name(c) for c in range(k)]
+        if on_test and len(confusion.class_names) == k:  # the test run's own names
+            names = [str(name) for name in confusion.class_names]
         ticks = [[(c + 0.5, name) for c, name in enumerate(names)]]
         item.getAxis("bottom").setTicks(ticks)
         item.getAxis("left").setTicks(ticks)
@@ -302,16 +370,17 @@ class CDEReadoutView(BackgroundView):
         item.setTitle(
             title_html(
                 f"Confusion matrix: {right} of {total} right",
-                [("counts of validation series", OBSERVED)],
+                [(f"counts of the {which}", OBSERVED)],
                 keys_width(self.confusion_plot),
             )
         )
         per_class = ", ".join(
             f"{name} {_format_share(v)}" for name, v in zip(names, confusion.per_class, strict=True)
         )
+        where = f"of the {which}" if on_test else "validation series, as in the training panel"
         self.accuracy.setText(
-            f"<b>accuracy {confusion.accuracy:.3g}</b> ({right} of {total} validation series, "
-            f"as in the training panel); per class: {per_class}."
+            f"<b>accuracy {confusion.accuracy:.3g}</b> ({right} of {total} {where}); "
+            f"per class: {per_class}."
         )
 
 

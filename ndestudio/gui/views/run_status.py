@@ -1,8 +1,11 @@
 """How the run is going, in words: progress, ETA, steps per second, the state, the latest
-validation metrics and warnings (in the training panel and the status bar)."""
+validation metrics and warnings, how the run ended (early stopping, the best evaluation) and
+the held-out test set's metrics (in the training panel and the status bar)."""
 
 from __future__ import annotations
 
+import html
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -56,8 +59,9 @@ class RunStatus:
             elif isinstance(event, ev.Failed):
                 self.ended = "failed"
             elif isinstance(event, ev.Finished):
-                self.ended = "finished"
-                self.status.showMessage(f"Finished in {event.wall_time:.1f} s", 6000)
+                self.show_finished(event)
+            elif isinstance(event, ev.Tested):
+                self.show_tested(event)
         steps = [e for e in batch if isinstance(e, ev.Step)]
         if steps:
             self._show_progress(steps[-1].iteration)
@@ -67,10 +71,15 @@ class RunStatus:
         self.panel.metrics.setText("")
         self.panel.show_warning(None)
         self.panel.eta.setText("")
+        self.panel.outcome.setText("")
+        self.panel.test_result.setText("")
 
     def replay(self, trainer: Trainer) -> None:
         if trainer.last_eval is not None:
             self.show_evaluation(trainer.last_eval)
+        tested = getattr(trainer, "last_test", None)  # kept with the run, where it is
+        if isinstance(tested, ev.Tested):
+            self.show_tested(tested)
         self.panel.progress.setMaximum(trainer.spec.train.iterations)
         self.panel.progress.setValue(trainer.iteration)
 
@@ -90,6 +99,27 @@ class RunStatus:
             + "".join(f", {k} {v:.3g}" for k, v in event.metrics.items())
         )
         self.panel.show_warning(event.warning)
+
+    def show_finished(self, event: ev.Finished) -> None:
+        """Why the run ended (early stopping, say) and its best evaluation."""
+        self.ended = "stopped early" if event.reason else "finished"
+        words = f"Finished in {event.wall_time:.1f} s"
+        if event.reason:
+            words += f" at iteration {event.iteration}: {event.reason}"
+        self.status.showMessage(words, 10_000)
+        lines = []
+        if event.reason:
+            lines.append(f"Stopped early at iteration {event.iteration}: {event.reason}.")
+        if event.best_iteration is not None and event.best_val_loss is not None:
+            lines.append(
+                f"Best: validation loss {event.best_val_loss:.4g} at iteration "
+                f"{event.best_iteration}."
+            )
+        self.panel.outcome.setText(" ".join(lines))
+
+    def show_tested(self, event: ev.Tested) -> None:
+        """The test set's metrics, and each class's accuracy."""
+        self.panel.test_result.setText(tested_text(event))
 
     def show_state(self, state: str, loaded: bool, shown: Trainer | None) -> None:
         """The state label, and what idle or paused means for the rate, ETA and progress."""
@@ -127,3 +157,27 @@ class RunStatus:
             self.panel.eta.setText(f"ETA {eta // 60:02d}:{eta % 60:02d}")
         else:
             self.panel.eta.setText("")
+
+
+def _share(value: float) -> str:
+    return "–" if not math.isfinite(value) else f"{100 * value:.1f} %"
+
+
+def _metric(name: str, value: float) -> str:
+    if name == "accuracy":
+        return f"accuracy {_share(value)}"
+    return f"{name} {value:.3g}"
+
+
+def tested_text(event: ev.Tested) -> str:
+    """ "Test (best weights, 370 series): loss 0.21, accuracy 96.8 %" and per class (rich text)."""
+    head = f"Test ({event.weights} weights, {event.n_series} series)"
+    metrics = ", ".join(_metric(k, v) for k, v in event.metrics.items())
+    text = f"<b>{html.escape(head)}:</b> {html.escape(metrics or 'no metrics')}"
+    if event.per_class_accuracy:
+        names = list(event.class_names) or [str(k) for k in range(len(event.per_class_accuracy))]
+        per_class = ", ".join(
+            f"{name} {_share(v)}" for name, v in zip(names, event.per_class_accuracy, strict=False)
+        )
+        text += f"<br>per class: {html.escape(per_class)}"
+    return text
