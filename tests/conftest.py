@@ -57,6 +57,17 @@ def small_spec(family: str = "ode", **train_overrides: object) -> RunSpec:
     return spec
 
 
+def refused_load(path, format: str = "auto") -> str:
+    """The message with which ``load_file`` refuses ``path`` (it must name the file)."""
+    from ndestudio.core.data import DataFileError, load_file
+
+    with pytest.raises(DataFileError) as info:
+        load_file(path, format)
+    message = str(info.value)
+    assert str(path) in message
+    return message
+
+
 def classes_csv(ds, rows, path: Path, names=None) -> Path:
     """Rows ``rows`` of a labelled dataset ``ds`` as a long-form CSV file, class k written as
     ``names[k]`` (default: the dataset's class names)."""

@@ -12,6 +12,7 @@ from ndestudio.core.data import DataError, DataFileError, LoadCancelled, check_t
 from ndestudio.core.data.files import load_csv, load_file
 from ndestudio.core.data.readers import csvfile
 from ndestudio.core.specs import DataSpec
+from tests.conftest import refused_load as refused
 from tests.conftest import small_spec
 
 
@@ -19,14 +20,6 @@ def write(tmp_path, text: str, name: str = "data.csv"):
     path = tmp_path / name
     path.write_bytes(text.encode())
     return path
-
-
-def refused(path, format: str = "auto") -> str:
-    with pytest.raises(DataFileError) as info:
-        load_file(path, format)
-    message = str(info.value)
-    assert str(path) in message
-    return message
 
 
 # The wide form: one series, a row per time.

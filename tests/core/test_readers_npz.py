@@ -11,6 +11,7 @@ import pytest
 
 from ndestudio.core.data import DataFileError, LoadCancelled
 from ndestudio.core.data.files import load_file
+from tests.conftest import refused_load as refused
 
 nan = np.nan
 
@@ -20,14 +21,6 @@ def write(tmp_path, name: str = "data.npz", **arrays):
     with path.open("wb") as f:
         np.savez(f, **arrays)
     return path
-
-
-def refused(path, format: str = "auto") -> str:
-    with pytest.raises(DataFileError) as info:
-        load_file(path, format)
-    message = str(info.value)
-    assert str(path) in message
-    return message
 
 
 VALUES = np.arange(24, dtype=float).reshape(2, 4, 3)

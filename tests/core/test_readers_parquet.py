@@ -11,6 +11,7 @@ import pytest
 from ndestudio.core.data import DataFileError, LoadCancelled
 from ndestudio.core.data.files import load_file
 from ndestudio.core.data.readers import parquetfile
+from tests.conftest import refused_load as refused
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -20,14 +21,6 @@ def write(tmp_path, columns: dict, name: str = "data.parquet"):
     path = tmp_path / name
     pq.write_table(pa.table(columns), path)
     return path
-
-
-def refused(path, format: str = "auto") -> str:
-    with pytest.raises(DataFileError) as info:
-        load_file(path, format)
-    message = str(info.value)
-    assert str(path) in message
-    return message
 
 
 def test_the_long_form_with_labels_targets_and_nulls(tmp_path):
