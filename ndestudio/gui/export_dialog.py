@@ -39,9 +39,18 @@ def _scientific(value: float, tip: str) -> QLineEdit:
 
 
 class ExportDialog(QDialog):
-    """Solver, tolerances or step size, and the output file; defaults from the trained run."""
+    """Solver, tolerances or step size, the weights (the last, or the best-validation ones
+    where the run has them) and the output file; defaults from the trained run."""
 
-    def __init__(self, spec: RunSpec, path: Path, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        path: Path,
+        parent: QWidget | None = None,
+        *,
+        last_iteration: int = 0,
+        best: tuple[int, float] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export model")
         solver = spec.solver
@@ -62,6 +71,18 @@ class ExportDialog(QDialog):
             "with a known cost). SDE models offer the solvers of their SDE type."
         )
         form.addRow("Solver", self.method)
+        self.weights = QComboBox()
+        self.weights.addItem(f"last (iteration {last_iteration})", "last")
+        if best is not None:
+            self.weights.addItem(
+                f"best validation (iteration {best[0]}, loss {best[1]:.4g})", "best"
+            )
+        self.weights.setEnabled(best is not None)
+        self.weights.setToolTip(
+            "The weights the file holds: the last ones, or those of the evaluation with the "
+            "lowest validation loss (a run without validation has only the last)."
+        )
+        form.addRow("Weights", self.weights)
         self.rtol = _scientific(
             solver.rtol, "Relative tolerance of dopri5 (the trained value by default)."
         )
@@ -128,6 +149,10 @@ class ExportDialog(QDialog):
             step_size=None if adaptive else read_float(self.step),
             max_num_steps=self.max_steps.value() if adaptive else None,
         )
+
+    def chosen_weights(self) -> str:
+        """ "best" or "last"."""
+        return str(self.weights.currentData())
 
     def target(self) -> Path:
         return Path(self.path.text()).expanduser()

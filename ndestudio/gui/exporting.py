@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from ndestudio.gui.export_dialog import ExportDialog
     from ndestudio.gui.main_window import MainWindow
 
-ExportSnapshot = tuple[RunSpec, dict, int, list[float]]
+# The run spec, the weights, their iteration, the loss history, and which weights ("best", "last").
+ExportSnapshot = tuple[RunSpec, dict, int, list[float], str]
 
 
 class ModelExport:
@@ -28,8 +29,9 @@ class ModelExport:
         self.last_report: ExportReport | None = None
         self.dialog: ExportDialog | None = None
 
-    def snapshot(self) -> ExportSnapshot | None:
-        """The trained run to export, copied on the GUI thread while its weights hold still."""
+    def snapshot(self, weights: str = "last") -> ExportSnapshot | None:
+        """The trained run to export with its ``weights`` ("last", or "best": those of the
+        best evaluation), copied on the GUI thread while its weights hold still."""
         w = self.window
         trainer = w.session.trainer
         if trainer is None or trainer.iteration == 0:
@@ -38,19 +40,31 @@ class ModelExport:
         if w.session.state not in ("idle", "paused"):
             w.show_problem("Pause or stop training before exporting, so the weights hold still.")
             return None
-        state = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
+        held, iteration, weights_of = "last", trainer.iteration, trainer.model.state_dict()
+        if weights == "best" and trainer.best is not None:
+            held, iteration, weights_of = "best", trainer.best.iteration, trainer.best.model
+        state = {k: v.detach().cpu().clone() for k, v in weights_of.items()}
         losses = list(trainer.history["loss"])
-        return copy.deepcopy(trainer.spec), state, trainer.iteration, losses
+        return copy.deepcopy(trainer.spec), state, iteration, losses, held
 
     def open_dialog(self) -> None:
         snapshot = self.snapshot()
         if snapshot is None:
             return
-        spec = snapshot[0]
+        spec, _, iteration = snapshot[:3]
         from ndestudio.gui.export_dialog import ExportDialog
 
-        dialog = ExportDialog(spec, self.default_path(spec.name), self.window)
-        dialog.accepted.connect(lambda: self.export_to(dialog.target(), dialog.options()))
+        best = self.window.session.trainer.best if self.window.session.trainer else None
+        dialog = ExportDialog(
+            spec,
+            self.default_path(spec.name),
+            self.window,
+            last_iteration=iteration,
+            best=None if best is None else (best.iteration, best.val_loss),
+        )
+        dialog.accepted.connect(
+            lambda: self.export_to(dialog.target(), dialog.options(), dialog.chosen_weights())
+        )
         dialog.open()
         self.dialog = dialog
 
@@ -69,7 +83,7 @@ class ModelExport:
             owned |= {project, checkpoint_path(project)}
         return {p.expanduser().resolve() for p in owned}
 
-    def export_to(self, path: Path, options: ExportOptions) -> None:
+    def export_to(self, path: Path, options: ExportOptions, weights: str = "last") -> None:
         """Export to ``path`` after the checks that keep other work safe: never onto the open
         project's files, and only with a yes before replacing an existing file."""
         w = self.window
@@ -95,7 +109,7 @@ class ModelExport:
             if answer != QMessageBox.StandardButton.Yes:
                 return
         w.projects.remember_folder(path)
-        snapshot = self.snapshot()
+        snapshot = self.snapshot(weights)
         if snapshot is not None:
             w.schedule(self.export_async(path, options, snapshot))
 
@@ -106,7 +120,7 @@ class ModelExport:
         from ndestudio.core.export import ExportError, export_trained
 
         w = self.window
-        spec, state, iteration, losses = snapshot
+        spec, state, iteration, losses, weights = snapshot
         w.statusBar().showMessage(f"Exporting to {path} and verifying it…")
         job = functools.partial(
             export_trained,
@@ -117,6 +131,7 @@ class ModelExport:
             out=path,
             options=options,
             source="the trained model",
+            weights=weights,
         )
         try:
             report = await asyncio.get_running_loop().run_in_executor(None, job)

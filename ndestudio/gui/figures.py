@@ -50,7 +50,7 @@ def _phase_portrait(app: Any, trainer: Trainer, path: Path) -> Path | None:
         if view.portrait is None:
             return None
         x, y = view.axes
-        starts = trainer.dataset.values[trainer.task.val_rows[:TRAJECTORIES], 0]
+        starts = trainer.dataset.values[trainer.task.inspected_rows[:TRAJECTORIES], 0]
         for start in starts:
             view.launch(float(start[x]), float(start[y]))
         _wait(app, lambda: len(view.pinned) == len(starts), "the trajectories")

@@ -549,8 +549,8 @@ class MainWindow(QMainWindow):
     def export_dialog(self) -> None:
         self.exports.open_dialog()
 
-    def export_to(self, path: Path, options: ExportOptions) -> None:
-        self.exports.export_to(path, options)
+    def export_to(self, path: Path, options: ExportOptions, weights: str = "last") -> None:
+        self.exports.export_to(path, options, weights)
 
     @property
     def last_export(self) -> ExportReport | None:

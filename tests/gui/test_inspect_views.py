@@ -186,3 +186,17 @@ def test_telemetry_warns_with_remedies_when_the_threshold_is_below_the_nfe(make_
     view.solve.setCurrentText("validation solve")
     qtbot.waitUntil(lambda: not view.busy and view.telemetry.nfe_backward == 0, timeout=30_000)
     assert "no backward pass" in view.counts.text()
+
+
+def test_without_validation_the_readout_shows_the_training_series(make_window, qtbot):
+    spec = small_spec("cde", iterations=4, eval_every=2)
+    spec.data.val_fraction = 0.0
+    window, view = _trained(make_window, qtbot, spec, "readout_view")
+    train_rows = window.session.trainer.task.train_rows
+    assert view.series_label.text() == "training series"
+    assert view.series.count() == len(train_rows) == spec.data.n_series
+    assert view.series.currentText().startswith(f"series {train_rows[0]}")
+    assert len(view.hidden_curves) > 0  # the chosen series is drawn
+    assert view.confusion.matrix.sum() == spec.data.n_series
+    assert f"of {spec.data.n_series} of the training series" in view.accuracy.text()
+    assert view.status.text().startswith("Every training series read out in")

@@ -456,3 +456,45 @@ def test_reopened_trained_project_shows_its_own_data(make_window, qtbot, tmp_pat
     np.testing.assert_array_equal(shown.predicted, trainer.last_eval.snapshot.predicted)
     rows = trainer.task.val_rows[: len(shown.observed)]
     np.testing.assert_array_equal(shown.observed, window.data_panel.dataset.values[rows])
+
+
+def test_export_offers_the_best_weights_and_writes_them(make_window, qtbot, tmp_path):
+    import asyncio
+    import json
+    import zipfile
+
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from ndestudio.core.export import ExportOptions
+
+    window = make_window(small_spec("ode", iterations=12, eval_every=3, lr=0.05))
+    window.train()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=60_000)
+    best = window.session.trainer.best
+    assert best is not None
+    window.export_dialog()
+    dialog = window.exports.dialog
+    assert dialog.weights.isEnabled() and dialog.weights.count() == 2
+    assert dialog.weights.itemText(1).startswith(f"best validation (iteration {best.iteration},")
+    dialog.weights.setCurrentIndex(1)
+    assert dialog.chosen_weights() == "best"
+    dialog.reject()
+    snapshot = window.exports.snapshot("best")
+    assert snapshot[2] == best.iteration and snapshot[4] == "best"
+    assert all(torch.equal(snapshot[1][k], best.model[k]) for k in best.model)
+    loop = qasync.QEventLoop(QApplication.instance())
+    asyncio.set_event_loop(loop)
+    try:
+        target = tmp_path / "best.pt"
+        report = loop.run_until_complete(
+            window.exports.export_async(target, ExportOptions(), snapshot)
+        )
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    assert report is not None
+    with zipfile.ZipFile(target) as archive:
+        name = next(n for n in archive.namelist() if n.endswith("export.json"))
+        meta = json.loads(archive.read(name))
+    assert meta["weights"] == "best" and meta["trained_iterations"] == best.iteration

@@ -204,3 +204,36 @@ def test_a_recomputation_keeps_the_users_zoom(make_window, qtbot):
     view.request()
     qtbot.waitUntil(lambda: view.computed > before and not view._busy, timeout=60_000)
     np.testing.assert_allclose(viewbox.viewRange(), zoomed)
+
+
+def test_a_state_of_many_channels_keeps_the_window_and_its_docks_their_width(
+    make_window, qtbot, tmp_path
+):
+    """Twelve channels: ten held-value boxes in rows of a few, not one row that widened the
+    view past the screen and squeezed the docks to nothing on every tab switch."""
+    channels = [f"c{k}" for k in range(12)]
+    rows = [
+        f"s{s},{t}," + ",".join(f"{np.sin(t + k + s):.3f}" for k in range(12))
+        for s in range(4)
+        for t in range(8)
+    ]
+    path = tmp_path / "twelve.csv"
+    path.write_text("series,time," + ",".join(channels) + "\n" + "\n".join(rows) + "\n")
+    spec = small_spec("ode", iterations=2, eval_every=2)
+    spec.data.source, spec.data.path, spec.train.window = "file", str(path), None
+    window = make_window(spec)
+    window.resize(1400, 900)
+    qtbot.waitUntil(lambda: window.data_panel.dataset is not None, timeout=20_000)
+    window.train()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=60_000)
+    view = window.portrait_view
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.portrait is not None and not view._busy, timeout=60_000)
+    assert len(view.other_boxes) == 10 and view.others.rowCount() >= 3
+    assert view.minimumSizeHint().width() < 800
+    widths = (window.model_dock.width(), window.training_dock.width())
+    for page in (window.run_plots, window.readout_view, view):
+        window.tabs.setCurrentWidget(page)
+        qtbot.wait(50)
+        assert (window.model_dock.width(), window.training_dock.width()) == widths
+    assert window.width() == 1400

@@ -13,6 +13,7 @@ import torch
 
 from ndestudio.core.models import NeuralCDE
 from ndestudio.core.solvers import CDEField, control_path, solve_ode
+from ndestudio.core.training.scoring import confusion_matrix
 
 if TYPE_CHECKING:
     from ndestudio.core.training.trainer import Trainer
@@ -106,16 +107,9 @@ class Confusion:
         }
 
 
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts (K, K) of true label i predicted as j."""
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(labels, int), np.asarray(predicted, int)), 1)
-    return matrix
-
-
 def validation_confusion(trainer: Trainer, *, model: NeuralCDE | None = None) -> Confusion:
     """The confusion matrix of a classifying CDE on the trainer's validation series (the
-    predictions its evaluation scores)."""
+    predictions its evaluation scores), or on its training series when none are held out."""
     cde = _model(trainer, model)
     task: Any = trainer.task
     if not task.classification:
@@ -124,14 +118,14 @@ def validation_confusion(trainer: Trainer, *, model: NeuralCDE | None = None) ->
     cde.eval()
     try:
         with torch.no_grad():
-            outputs = cde(task.coeffs[task.val_rows], task.times, trainer.spec.solver)
+            outputs = cde(task.coeffs[task.inspected_rows], task.times, trainer.spec.solver)
     finally:
         cde.train(was_training)
     predicted = outputs.argmax(-1).cpu().numpy()
     labels = trainer.dataset.labels
     assert labels is not None
     n_classes = trainer.dataset.n_classes
-    matrix = confusion_matrix(labels[task.val_rows], predicted, n_classes)
+    matrix = confusion_matrix(labels[task.inspected_rows], predicted, n_classes)
     totals = matrix.sum(axis=1)
     per_class = np.full(n_classes, np.nan)
     np.divide(np.diag(matrix), totals, out=per_class, where=totals > 0)

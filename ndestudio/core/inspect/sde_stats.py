@@ -157,12 +157,13 @@ def sde_statistics(
     levels: Sequence[float] = QUANTILES,
 ) -> SDEStatistics:
     """``n_samples`` paths of a trained SDE (the SDE-GAN's averaged generator, or the latent
-    SDE's prior) against the data's ``rows`` ("val", "train" or "all")."""
+    SDE's prior) against the data's ``rows`` ("val", "train" or "all"; "val" is the training
+    series when none are held out)."""
     task: Any = trainer.task
     if not hasattr(task, "sample"):
         raise TypeError(f"a {trainer.spec.model.family} model draws no sample paths")
     model_paths = task.sample(n_samples, seed)
-    picked = {"val": task.val_rows, "train": task.train_rows}.get(rows)
+    picked = {"val": task.inspected_rows, "train": task.train_rows}.get(rows)
     if picked is None and rows != "all":
         raise ValueError(f"rows must be 'val', 'train' or 'all', not {rows!r}")
     data = trainer.dataset.values if picked is None else trainer.dataset.values[picked]

@@ -66,6 +66,12 @@ class Task(ABC):
         """Some series are held out for validation (``val_fraction`` > 0)."""
         return len(self.val_rows) > 0
 
+    @property
+    def inspected_rows(self) -> np.ndarray:
+        """The series the Inspect views and ``ndestudio inspect`` look at: the validation
+        series, or the training series when none are held out."""
+        return self.val_rows if self.has_validation else self.train_rows
+
     def on_dataset(self, data: TimeSeriesDataset) -> Task:
         """A view of this task (its model, normalisation and settings) whose ``evaluate``
         scores every series of ``data``, a held-out test set, instead of the validation

@@ -56,6 +56,7 @@ class CDEReadoutView(BackgroundView):
         self.confusion: Confusion | None = None
         self.test_confusion: Confusion | None = None  # from the run's Tested event
         self.test_label = "test set"
+        self.rows_are = "validation"  # or "training", in a run without validation series
         self._build()
 
     def _build(self) -> None:
@@ -65,7 +66,8 @@ class CDEReadoutView(BackgroundView):
         self.series = QComboBox()
         self.series.setToolTip("The validation series whose hidden path and readout are shown.")
         self.series.setMinimumContentsLength(18)
-        row.addWidget(QLabel("validation series"))
+        self.series_label = QLabel("validation series")
+        row.addWidget(self.series_label)
         row.addWidget(self.series)
         row.addStretch(1)
         self.matrix_of = QComboBox()
@@ -169,7 +171,8 @@ class CDEReadoutView(BackgroundView):
         from ndestudio.core.inspect import cde_readout, validation_confusion
 
         frozen = self.frozen()
-        rows = np.asarray(frozen.task.val_rows)
+        rows = np.asarray(frozen.task.inspected_rows)
+        self.rows_are = "validation" if frozen.task.has_validation else "training"
 
         def job() -> ReadoutResult:
             readout = cde_readout(frozen, rows)
@@ -187,9 +190,10 @@ class CDEReadoutView(BackgroundView):
         self._fill_series()
         self._draw_series()
         self._draw_confusion()
+        self.series_label.setText(f"{self.rows_are} series")
         if result is not None:
             self.status.setText(
-                f"Every validation series read out in {self.seconds * 1000:.0f} ms on a copy "
+                f"Every {self.rows_are} series read out in {self.seconds * 1000:.0f} ms on a copy "
                 "of the weights (after each evaluation while this tab is open). The readout "
                 "is applied to z at every observation time: what the model would answer "
                 "having seen the series up to t; its value at the last time is the answer."
@@ -325,7 +329,7 @@ class CDEReadoutView(BackgroundView):
         self.count_texts = []
         on_test = self.matrix_of.currentText() == "test" and self.test_confusion is not None
         confusion = self.test_confusion if on_test else self.confusion
-        which = self.test_label if on_test else "validation series"
+        which = self.test_label if on_test else f"{self.rows_are} series"
         if confusion is None:
             self.heat.clear()
             regression = self.readout is not None and not self.readout.classification
@@ -377,7 +381,11 @@ class CDEReadoutView(BackgroundView):
         per_class = ", ".join(
             f"{name} {_format_share(v)}" for name, v in zip(names, confusion.per_class, strict=True)
         )
-        where = f"of the {which}" if on_test else "validation series, as in the training panel"
+        where = (
+            f"of the {which}"
+            if on_test or self.rows_are != "validation"
+            else "validation series, as in the training panel"
+        )
         self.accuracy.setText(
             f"<b>accuracy {confusion.accuracy:.3g}</b> ({right} of {total} {where}); "
             f"per class: {per_class}."

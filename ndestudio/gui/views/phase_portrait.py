@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 GRID = 25  # arrows per side
 SEEDS = 8  # Newton seeds per side for the equilibria
 SPEED_BANDS = 5  # arrow colours, slow to fast
+HELD_PER_ROW = 4  # the other channels' value boxes per row
 ARROW_SHARE = 0.8  # an arrow's length, as a share of the grid's cell
 HEAD = 0.3  # the arrowhead's length, as a share of the arrow's
 KIND_STYLE = {  # symbol, filled, colour
@@ -172,7 +174,9 @@ class PhasePortraitView(BackgroundView):
             toggles.addWidget(widget)
         toggles.addStretch(1)
         layout.addLayout(toggles)
-        self.others = QHBoxLayout()  # the other channels' values, for states of more than 2
+        # The other channels' values, for states of more than 2: a grid of a few per row, so
+        # that a state of many channels cannot widen the window past the screen.
+        self.others = QGridLayout()
         self.other_boxes: dict[int, QDoubleSpinBox] = {}
         layout.addLayout(self.others)
 
@@ -380,11 +384,11 @@ class PhasePortraitView(BackgroundView):
             box.setValue(float(np.nanmean(values[:, channel])))
             box.setToolTip(f"{name} on this slice (starts at the data mean).")
             box.valueChanged.connect(lambda _: self.request())
-            self.others.addWidget(QLabel(name))
-            self.others.addWidget(box)
+            row, column = divmod(len(self.other_boxes), HELD_PER_ROW)
+            self.others.addWidget(QLabel(name), row, 2 * column)
+            self.others.addWidget(box, row, 2 * column + 1)
             self.other_boxes[channel] = box
-        if self.other_boxes:
-            self.others.addStretch(1)
+        self.others.setColumnStretch(2 * HELD_PER_ROW, 1)
 
     # drawing -------------------------------------------------------------------------------
 

@@ -91,3 +91,21 @@ def test_regression_readout_is_in_the_targets_units():
     np.testing.assert_allclose(readout.prediction[:, -1], expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(TypeError):
         validation_confusion(trainer)
+
+
+def test_without_validation_series_the_training_series_are_inspected():
+    from ndestudio.core.inspect import inspect_run
+
+    spec = small_spec("cde", iterations=2, eval_every=2)
+    spec.data.val_fraction = 0.0
+    trainer = Trainer(spec)
+    list(trainer.run())
+    task = trainer.task
+    assert len(task.val_rows) == 0 and list(task.inspected_rows) == list(task.train_rows)
+    confusion = validation_confusion(trainer)
+    assert confusion.matrix.sum() == spec.data.n_series
+    predicted = _task_outputs(trainer, task.train_rows).argmax(-1).numpy()
+    expected = confusion_matrix(trainer.dataset.labels[task.train_rows], predicted, 2)
+    np.testing.assert_array_equal(confusion.matrix, expected)
+    report = inspect_run(trainer, grid=4, seeds=1, n_samples=8)
+    assert sum(map(sum, report["confusion"]["matrix"])) == spec.data.n_series
