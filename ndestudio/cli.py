@@ -203,6 +203,8 @@ def _prepare(args: argparse.Namespace, out: Path) -> tuple[Trainer, int | None]:
         spec.train.iterations = args.iterations
     if args.device is not None:
         spec.train.device = args.device
+    if args.seed is not None:
+        spec.train.seed = args.seed
     validate(spec)
     existing = [name for name in RUN_FILES if (out / name).exists()]
     checkpoint = out / "checkpoint.pt"
@@ -535,6 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--out", required=True, help="folder for checkpoint.pt and metrics.csv")
     p_train.add_argument("--iterations", type=int, help="override the config's iteration count")
     p_train.add_argument("--device", help="override the device: auto, cpu, cuda, cuda:N")
+    p_train.add_argument(
+        "--seed", type=int, help="override the training seed (initial weights, batches, noise)"
+    )
     again = p_train.add_mutually_exclusive_group()
     again.add_argument(
         "--resume",

@@ -233,7 +233,7 @@ def test_the_recipe_loads_validates_and_trains():
         "japanese_vowels",
         "split",
     )
-    assert spec.data.val_fraction == 0.1
+    assert spec.data.val_fraction == 0.0  # the official training split, whole
     assert (spec.model.cde.hidden_size, spec.model.network.width) == (64, 128)
     validate(spec)
     assert load_dataset(spec.data, "test").values.shape == (370, 29, 12)
@@ -244,7 +244,12 @@ def test_the_recipe_loads_validates_and_trains():
     assert isinstance(events[-1], ev.Finished), events[-1]
     steps = [e for e in events if isinstance(e, ev.Step)]
     assert len(steps) == 3 and all(math.isfinite(s.loss) and s.grad_norm > 0 for s in steps)
-    assert 0 <= events[-1].metrics["accuracy"] <= 1
+    assert not [e for e in events if isinstance(e, ev.Eval)]  # no validation series
+    tested = events[-2]
+    assert isinstance(tested, ev.Tested) and tested.n_series == 370
+    assert tested.weights == "last" and tested.confusion.sum() == 370
+    assert tested.class_names == tuple(str(k) for k in range(1, 10))
+    assert 0 <= tested.metrics["accuracy"] <= 1
 
 
 @needs_aeon
