@@ -498,3 +498,11 @@ def test_export_offers_the_best_weights_and_writes_them(make_window, qtbot, tmp_
         name = next(n for n in archive.namelist() if n.endswith("export.json"))
         meta = json.loads(archive.read(name))
     assert meta["weights"] == "best" and meta["trained_iterations"] == best.iteration
+    # The project keeps the best weights beside the last ones.
+    project = tmp_path / "best.ndeproj"
+    window.save_project_to(project)
+    fresh = make_window()
+    assert fresh.open_project(project)
+    kept = fresh.session.trainer.best
+    assert kept is not None and (kept.iteration, kept.val_loss) == (best.iteration, best.val_loss)
+    assert all(torch.equal(kept.model[k], best.model[k]) for k in best.model)
