@@ -123,7 +123,7 @@ def test_evaluate_explains_what_it_cannot_score(tmp_path, capsys):
     narrow.write_text("series,time,x,label\na,0,1,clockwise\na,1,2,clockwise\n")
     assert cli.main(["evaluate", ckpt, "--data", str(narrow)]) == 2
     err = capsys.readouterr().err
-    assert "test set 'narrow' has 1 channel(s) (x) but the model was trained on 2" in err
+    assert "test set 'narrow' has channel(s) x but the model was trained on x, y" in err
     # Without validation the best weights are the last, and evaluate says so.
     data = make_demo(spec.data)
     held = classes_csv(data, range(10), tmp_path / "held.csv")

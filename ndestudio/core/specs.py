@@ -230,8 +230,9 @@ class RunSpec:
         folder = path.absolute().parent
         for name in ("path", "test_path"):
             value = getattr(spec.data, name)
-            if value and not Path(value).expanduser().is_absolute():
-                setattr(spec.data, name, os.path.normpath(folder / value))
+            if value:
+                given = Path(value).expanduser()  # "~/data.csv" is the user's home
+                setattr(spec.data, name, os.path.normpath(folder / given))
         return spec
 
     def save(self, path: str | Path) -> None:

@@ -77,6 +77,7 @@ class ExportDialog(QDialog):
             self.weights.addItem(
                 f"best validation (iteration {best[0]}, loss {best[1]:.4g})", "best"
             )
+            self.weights.setCurrentIndex(1)  # as `ndestudio export`: the best, where there are
         self.weights.setEnabled(best is not None)
         self.weights.setToolTip(
             "The weights the file holds: the last ones, or those of the evaluation with the "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 
@@ -197,3 +198,93 @@ def test_the_validation_split_is_stratified_by_class():
     assert np.bincount(labels[val]).tolist() == [10, 5, 1]
     train, val = data.split(0.0, seed=3)
     assert len(val) == 0 and len(train) == 64
+
+
+def _file_spec(tmp_path, names=("clockwise", "anticlockwise")):
+    spec = small_spec("cde", iterations=6, eval_every=3)
+    demo = make_demo(spec.data)
+    spec.data.source = "file"
+    spec.data.path = str(classes_csv(demo, range(64), tmp_path / "train.csv", list(names)))
+    return spec, demo
+
+
+def test_a_test_set_is_matched_by_channel_name_and_checked_like_training_data(tmp_path):
+    spec, demo = _file_spec(tmp_path)
+    trainer = Trainer(spec)
+    list(trainer.run())
+    same = load_file(classes_csv(demo, range(20), tmp_path / "same.csv"))
+    text = (tmp_path / "same.csv").read_text().splitlines()
+    header, *rows = (line.split(",") for line in text)
+    swapped = [[r[0], r[1], r[3], r[2], r[4]] for r in [header, *rows]]  # y before x
+    (tmp_path / "swapped.csv").write_text("\n".join(",".join(r) for r in swapped) + "\n")
+    as_is = trainer.test(same)
+    reordered = trainer.test(load_file(tmp_path / "swapped.csv"))
+    assert reordered.metrics == as_is.metrics
+    assert np.array_equal(reordered.confusion, as_is.confusion)
+    renamed = [["series", "time", "u", "v", "label"], *rows]
+    (tmp_path / "renamed.csv").write_text("\n".join(",".join(r) for r in renamed) + "\n")
+    with pytest.raises(DataError, match=r"has channel\(s\) u, v but the model was trained on"):
+        trainer.test(load_file(tmp_path / "renamed.csv"))
+    # (the readers refuse an infinite value; data built in Python is checked when scored)
+    infinite = same.values.copy()
+    infinite[3, 0, 1] = np.inf
+    with pytest.raises(DataError, match="1 infinite value"):
+        trainer.test(dataclasses.replace(same, values=infinite))
+
+
+def test_a_regression_test_set_without_every_target_is_refused(tmp_path):
+    spec = small_spec("cde", iterations=3, eval_every=3)
+    spec.model.cde.task = "regression"
+    data = make_demo(spec.data)
+    rows = ["series,time,x,y,target"]
+    for s in range(64):
+        for t, time in enumerate(data.times):
+            if not np.isnan(data.values[s, t]).all():
+                x, y = ("" if np.isnan(v) else repr(float(v)) for v in data.values[s, t])
+                rows.append(f"s{s},{float(time)!r},{x},{y},{float(data.labels[s])!r}")
+    path = tmp_path / "targets.csv"
+    path.write_text("\n".join(rows) + "\n")
+    spec.data.source, spec.data.path = "file", str(path)
+    trainer = Trainer(spec)
+    test = load_file(path)
+    assert trainer.test(test).metrics["rmse"] >= 0
+    targets = test.targets.copy()
+    targets[5] = np.nan
+    with pytest.raises(DataError, match=r"series 6 \(1 of 64\) has no regression target"):
+        trainer.test(dataclasses.replace(test, targets=targets))
+
+
+def test_continuing_after_early_stopping_waits_the_patience_again():
+    spec = small_spec("ode", iterations=400, eval_every=1, lr=0.08, patience=2)
+    trainer = Trainer(spec)
+    first = list(trainer.run())
+    stopped = first[-1]
+    assert isinstance(stopped, ev.Finished) and "early stopping" in stopped.reason
+    again = list(trainer.run())
+    evaluations = [e for e in again if isinstance(e, ev.Eval)]
+    # Not stopped at the first evaluation that does not improve: two in a row are needed.
+    assert len(evaluations) >= 2
+    assert again[-1].iteration > stopped.iteration
+
+
+def test_a_home_relative_data_path_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    spec = small_spec("ode")
+    spec.data.source, spec.data.path = "file", "~/series.csv"
+    spec.save(tmp_path / "run.json")
+    assert RunSpec.load(tmp_path / "run.json").data.path == str(tmp_path / "series.csv")
+
+
+def test_a_checkpoint_whose_training_classes_were_renamed_is_refused(tmp_path):
+    from ndestudio.core.export import ExportError
+    from ndestudio.core.training.checkpoint import CheckpointError
+
+    spec, demo = _file_spec(tmp_path)
+    trainer = Trainer(spec)
+    list(trainer.run())
+    ckpt = trainer.save(tmp_path / "checkpoint.pt")
+    classes_csv(demo, range(64), tmp_path / "train.csv", ["left", "right"])  # renamed since
+    with pytest.raises(ExportError, match="trained on classes anticlockwise, clockwise but"):
+        export_checkpoint(ckpt, tmp_path / "model.pt")
+    with pytest.raises(CheckpointError, match="the data changed since training"):
+        Trainer.from_checkpoint(ckpt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ndestudio.core.data.checks import DataError, check_training_data
+from ndestudio.core.data.checks import DataError, check_test_data, check_training_data
 from ndestudio.core.data.dataset import TimeSeriesDataset
 from ndestudio.core.data.demos import DEMOS, Demo, make_demo
 from ndestudio.core.data.files import DataFileError, LoadCancelled, load_csv, load_file
@@ -52,6 +52,7 @@ __all__ = [
     "LoadCancelled",
     "Progress",
     "TimeSeriesDataset",
+    "check_test_data",
     "check_training_data",
     "load_csv",
     "load_dataset",

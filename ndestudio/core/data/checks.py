@@ -55,6 +55,21 @@ def check_training_data(dataset: TimeSeriesDataset, spec: RunSpec) -> None:
         _check_magnitudes(data, train_rows)
 
 
+def check_test_data(dataset: TimeSeriesDataset, spec: RunSpec, where: str) -> None:
+    """Raise :class:`DataError` naming ``where`` if ``dataset`` cannot be scored as a test set
+    of ``spec``'s model: no series or times, infinite values or targets, missing labels or
+    targets, an ODE series with fewer than two observations. (Unlike training data it may
+    hold one class, or few series.)"""
+    with np.errstate(all="ignore"):
+        data = _Data(dataset, spec)
+        data.where = where
+        _check_grid(data)
+        _check_infinite(data)
+        _check_task_inputs(data)
+        if data.family == "ode":
+            _check_observations(data)
+
+
 def _np_dtype(dtype: str) -> type[np.floating]:
     return np.float32 if dtype == "float32" else np.float64
 

@@ -93,6 +93,7 @@ def export_checkpoint(
         options=options,
         source=str(checkpoint),
         weights=held,
+        class_names=ckpt.class_names or None,
     )
     if weights == "best" and held == "last":
         report.notes.append("the run had no validation, so its best weights are its last")
@@ -163,6 +164,7 @@ def export_trained(
     options: ExportOptions | None = None,
     source: str = "the model",
     weights: str = "last",
+    class_names: list[str] | None = None,
 ) -> ExportReport:
     """Write ``out`` holding the trained networks, a TorchScript solver and the normalisation
     statistics; verify it in a fresh process; raise :class:`ExportError` (leaving no file)
@@ -181,6 +183,12 @@ def export_trained(
     _check_target(out)
     solver, notes = resolve_solver(spec, options)
     task = _task(spec, state)
+    if class_names is not None and list(task.data.class_names) != list(class_names):
+        raise ExportError(
+            f"{source}: the model was trained on classes {', '.join(class_names)} but its "
+            f"training data now has {', '.join(task.data.class_names) or 'none'}: the data "
+            "changed since training, so the exported class names would be wrong"
+        )
     module = build_module(task, solver)
     extra = {
         EXTRA_SPEC: spec.to_json(),

@@ -102,9 +102,11 @@ def solve_telemetry(
     if not gradient:
         was_training = model.training
         model.eval()
+        # Without validation series, the training series' solve (see Task.inspected_rows).
+        shown = task if task.has_validation else task.on_dataset(task.data)
         try:
             with torch.no_grad():
-                task.evaluate(probe)
+                shown.evaluate(probe)
         finally:
             model.train(was_training)
         return from_stats(stats, trainer.spec, nfe_threshold)

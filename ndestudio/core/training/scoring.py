@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 
 from ndestudio.core import events as ev
-from ndestudio.core.data import DataError, TimeSeriesDataset
+from ndestudio.core.data import DataError, TimeSeriesDataset, check_test_data
 from ndestudio.core.solvers import Probe
 from ndestudio.core.specs import RunSpec
 from ndestudio.core.training.tasks import Task
@@ -21,18 +21,36 @@ def is_classification(spec: RunSpec) -> bool:
 def align_to_training(
     test: TimeSeriesDataset, train: TimeSeriesDataset, spec: RunSpec, where: str = "the test set"
 ) -> TimeSeriesDataset:
-    """``test`` with its labels renumbered into the training data's class order (classes
-    match by name); a :class:`DataError` naming ``where`` if it cannot be scored by a model
-    trained on ``train``: other channels, no labels or targets, or a class never trained."""
-    if test.channels != train.channels:
-        raise DataError(
-            f"{where} has {test.channels} channel(s) ({', '.join(test.channel_names)}) but the "
-            f"model was trained on {train.channels} ({', '.join(train.channel_names)})"
-        )
-    if test.n_series == 0:
-        raise DataError(f"{where} holds no series")
-    if spec.model.family != "cde":
+    """``test`` with its channels in the training data's order and its labels renumbered
+    into the training data's class order (both matched by name); a :class:`DataError` naming
+    ``where`` if a model trained on ``train`` cannot score it: other channels, no labels or
+    targets, a class never trained, or values the training data would not be allowed."""
+    test = _channels_as_trained(test, train, where)
+    if spec.model.family == "cde":
+        test = _classes_as_trained(test, train, spec, where)
+    check_test_data(test, spec, where)
+    return test
+
+
+def _channels_as_trained(
+    test: TimeSeriesDataset, train: TimeSeriesDataset, where: str
+) -> TimeSeriesDataset:
+    if test.channel_names == train.channel_names:
         return test
+    if sorted(test.channel_names) == sorted(train.channel_names):  # the same, in another order
+        order = [test.channel_names.index(name) for name in train.channel_names]
+        return dataclasses.replace(
+            test, values=test.values[..., order], channel_names=list(train.channel_names)
+        )
+    raise DataError(
+        f"{where} has channel(s) {', '.join(test.channel_names)} but the model was trained on "
+        f"{', '.join(train.channel_names)}; expected the same channels (by name)"
+    )
+
+
+def _classes_as_trained(
+    test: TimeSeriesDataset, train: TimeSeriesDataset, spec: RunSpec, where: str
+) -> TimeSeriesDataset:
     if is_classification(spec):
         if test.labels is None:
             raise DataError(f"{where} has no class labels, which scoring a classifier needs")

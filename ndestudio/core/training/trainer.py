@@ -138,6 +138,8 @@ class Trainer:
         control = control or TrainControl()
         probe = Probe(self.stats, control)
         reason = ""
+        if self.best is not None and self._early_stop_reason():
+            self.best.evals_since = 0  # going on after early stopping: patience starts again
         total = self.spec.train.iterations
         self.schedule.retarget(total, self.iteration)  # the total may have been raised
         yield ev.Started(

@@ -4,6 +4,7 @@ forward and backward, a stiffness warning with the remedies past a threshold."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -12,6 +13,7 @@ from ndestudio.core.solvers import Probe, SolveStats, solve_ode, solve_sde
 from ndestudio.core.specs import SolverSpec
 from ndestudio.core.training import Trainer
 from ndestudio.core.training.diagnostics import remedies
+from tests.conftest import small_spec
 from tests.core.inspect.conftest import ode_spec
 
 
@@ -116,3 +118,25 @@ def test_telemetry_of_cde_and_sde_solves(cde_trainer, sde_trainer):
     sde = solve_telemetry(sde_trainer)
     assert sde.solves == 1 and np.all(sde.step_sizes == 1 / 16)
     np.testing.assert_allclose(sde.step_times, np.arange(16) / 16)
+
+
+@pytest.mark.parametrize("irregular", [False, True])
+def test_without_validation_series_the_training_series_are_inspected(irregular, tmp_path):
+    from ndestudio.core.inspect import inspect_run
+
+    spec = small_spec("ode", iterations=2, eval_every=2)
+    spec.data.val_fraction, spec.train.window = 0.0, None
+    if irregular:  # each series on times of its own
+        rows = [
+            f"s{s},{t + 0.1 * s:.2f},{np.cos(t + s):.4f},{np.sin(t + s):.4f}"
+            for s in range(6)
+            for t in np.linspace(0, 2, 8)
+        ]
+        path = tmp_path / "own_times.csv"
+        path.write_text("series,time,x,y\n" + "\n".join(rows) + "\n")
+        spec.data.source, spec.data.path = "file", str(path)
+    trainer = Trainer(spec)
+    list(trainer.run())
+    assert not trainer.task.has_validation and trainer.task.irregular == irregular
+    report = inspect_run(trainer, grid=4, seeds=1, n_samples=8)
+    assert report["telemetry"]["nfe_forward"] > 0 and report["telemetry"]["accepted_steps"] > 0
