@@ -212,9 +212,17 @@ def _prepare(args: argparse.Namespace, out: Path) -> tuple[Trainer, int | None]:
         if not checkpoint.exists():
             raise UserError(f"{out}: there is no checkpoint.pt to resume")
         trainer = Trainer.from_checkpoint(checkpoint)
+        if args.seed is not None and args.seed != trainer.spec.train.seed:
+            raise UserError(
+                f"--seed {args.seed} differs from the seed of the run in {out} "
+                f"({trainer.spec.train.seed}); resume it without --seed, or start another run "
+                "with --overwrite or another --out"
+            )
         saved, wanted = trainer.spec.to_dict(), spec.to_dict()
         for d in (saved, wanted):
+            # (the seed: the run's own, which --seed, when given, was checked against above)
             d["train"]["iterations"] = d["train"]["device"] = d["name"] = None
+            d["train"]["seed"] = None
         changed = _differences(wanted, saved)
         if changed:
             raise UserError(

@@ -11,7 +11,7 @@ import torch
 from ndestudio import cli
 from ndestudio.core.data import load_file, make_demo
 from ndestudio.core.specs import RunSpec
-from ndestudio.core.training import Trainer
+from ndestudio.core.training import Trainer, load_checkpoint
 from tests.conftest import classes_csv, small_spec
 
 
@@ -131,3 +131,18 @@ def test_evaluate_explains_what_it_cannot_score(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "the run had no validation, so its best weights are its last" in captured.err
     assert "last weights (iteration 4)" in captured.out
+
+
+def test_resume_with_another_seed_is_refused_by_the_flag(tmp_path, capsys):
+    spec = small_spec("ode", iterations=2, eval_every=2)
+    spec.save(tmp_path / "run.json")
+    out = str(tmp_path / "out")
+    assert cli.main(["train", str(tmp_path / "run.json"), "--out", out, "--seed", "3"]) == 0
+    capsys.readouterr()
+    again = ["train", str(tmp_path / "run.json"), "--out", out, "--resume", "--iterations", "4"]
+    assert cli.main([*again, "--seed", "4"]) == 2
+    assert "--seed 4 differs from the seed of the run in" in capsys.readouterr().err
+    assert cli.main([*again, "--seed", "3"]) == 0
+    more = ["train", str(tmp_path / "run.json"), "--out", out, "--resume", "--iterations", "6"]
+    assert cli.main(more) == 0  # without --seed: the run's own seed (3, not the config's 0)
+    assert load_checkpoint(tmp_path / "out" / "checkpoint.pt").spec.train.seed == 3

@@ -200,3 +200,17 @@ def test_without_validation_the_readout_shows_the_training_series(make_window, q
     assert view.confusion.matrix.sum() == spec.data.n_series
     assert f"of {spec.data.n_series} of the training series" in view.accuracy.text()
     assert view.status.text().startswith("Every training series read out in")
+
+
+def test_an_open_readout_follows_a_run_without_validation(make_window, qtbot):
+    """No evaluations to wait for: the open view recomputes from the steps and at the end."""
+    spec = small_spec("cde", iterations=30, eval_every=10)
+    spec.data.val_fraction = 0.0
+    window = make_window(spec)
+    view = window.readout_view
+    window.tabs.setCurrentWidget(view)  # open before the run starts
+    window.train()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=60_000)
+    qtbot.waitUntil(lambda: view.result is not None and not view.busy, timeout=60_000)
+    assert view.series_label.text() == "training series"
+    assert "every few steps: the run has no validation series" in view.status.text()

@@ -93,13 +93,22 @@ class BackgroundView(QWidget):
     def on_events(self, batch: list[ev.Event]) -> None:
         if any(isinstance(e, ev.Started) for e in batch) and self.session is not None:
             self.trainer = self.session.trainer
-        if any(isinstance(e, ev.Eval) for e in batch) and self.isVisible():
+        if self._new_weights(batch) and self.isVisible():
             wait = self._not_before - time.perf_counter()
             if wait > 0:  # training goes on: within the budget, later
                 if not self._later.isActive():
                     self._later.start(int(1000 * wait) + 1)
             else:
                 self.request()
+
+    def _new_weights(self, batch: list[ev.Event]) -> bool:
+        """Whether ``batch`` calls for a recomputation: an evaluation, the run's end (its final
+        weights), or, in a run without validation series (no evaluations), its steps."""
+        if any(isinstance(e, (ev.Eval, ev.Finished, ev.Stopped)) for e in batch):
+            return True
+        task = getattr(self.trainer, "task", None)
+        no_validation = task is not None and not task.has_validation
+        return no_validation and any(isinstance(e, ev.Step) for e in batch)
 
     def clear(self) -> None:
         self._generation += 1

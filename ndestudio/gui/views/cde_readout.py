@@ -192,9 +192,14 @@ class CDEReadoutView(BackgroundView):
         self._draw_confusion()
         self.series_label.setText(f"{self.rows_are} series")
         if result is not None:
+            when = (
+                "after each evaluation"
+                if self.rows_are == "validation"
+                else "every few steps: the run has no validation series"
+            )
             self.status.setText(
                 f"Every {self.rows_are} series read out in {self.seconds * 1000:.0f} ms on a copy "
-                "of the weights (after each evaluation while this tab is open). The readout "
+                f"of the weights ({when}, while this tab is open). The readout "
                 "is applied to z at every observation time: what the model would answer "
                 "having seen the series up to t; its value at the last time is the answer."
             )
