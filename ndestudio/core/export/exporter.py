@@ -11,6 +11,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,12 @@ from ndestudio.core.export.verify import CaseResult, compare, make_cases, run_fr
 from ndestudio.core.files import temporary_beside
 from ndestudio.core.solvers import SolverFailure
 from ndestudio.core.specs import RunSpec, SolverSpec, SpecError
-from ndestudio.core.training.checkpoint import CheckpointError, load_checkpoint
+from ndestudio.core.training.checkpoint import (
+    CheckpointError,
+    class_names_changed,
+    load_checkpoint,
+)
+from ndestudio.core.training.scoring import is_classification
 from ndestudio.core.training.tasks import Task, task_class
 from ndestudio.core.validation import validate
 
@@ -93,7 +99,7 @@ def export_checkpoint(
         options=options,
         source=str(checkpoint),
         weights=held,
-        class_names=ckpt.class_names or None,
+        class_names=ckpt.class_names,
     )
     if weights == "best" and held == "last":
         report.notes.append("the run had no validation, so its best weights are its last")
@@ -115,10 +121,6 @@ def _check_trained(
         raise ExportError(
             f"{source} ended with a non-finite loss: the run diverged; retrain before exporting"
         )
-
-
-def _classifies(spec: RunSpec) -> bool:
-    return spec.model.family == "cde" and spec.model.cde.task == "classification"
 
 
 def _check_target(out: Path) -> None:
@@ -164,7 +166,7 @@ def export_trained(
     options: ExportOptions | None = None,
     source: str = "the model",
     weights: str = "last",
-    class_names: list[str] | None = None,
+    class_names: Sequence[str] = (),
 ) -> ExportReport:
     """Write ``out`` holding the trained networks, a TorchScript solver and the normalisation
     statistics; verify it in a fresh process; raise :class:`ExportError` (leaving no file)
@@ -183,12 +185,9 @@ def export_trained(
     _check_target(out)
     solver, notes = resolve_solver(spec, options)
     task = _task(spec, state)
-    if class_names is not None and list(task.data.class_names) != list(class_names):
-        raise ExportError(
-            f"{source}: the model was trained on classes {', '.join(class_names)} but its "
-            f"training data now has {', '.join(task.data.class_names) or 'none'}: the data "
-            "changed since training, so the exported class names would be wrong"
-        )
+    changed = class_names_changed(class_names, task.data.class_names)
+    if changed:
+        raise ExportError(f"{source}: {changed}, so the exported class names would be wrong")
     module = build_module(task, solver)
     extra = {
         EXTRA_SPEC: spec.to_json(),
@@ -202,7 +201,7 @@ def export_trained(
                 "trained_iterations": iteration,
                 "weights": weights,
                 # A classifier's outputs, in order: logit k is the class class_names[k].
-                "class_names": list(task.data.class_names) if _classifies(spec) else [],
+                "class_names": list(task.data.class_names) if is_classification(spec) else [],
                 "usage": USAGE[spec.model.family],
             },
             indent=2,

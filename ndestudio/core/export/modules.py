@@ -4,7 +4,7 @@ normalisation statistics, one class per family. Written for ``torch.jit.script``
 import torch
 from torch import Tensor, nn
 
-from ndestudio.core.export.script_fields import path_parts, path_value
+from ndestudio.core.export.script_fields import last_observed, path_parts, path_value
 from ndestudio.core.export.script_sde import SDESolver
 from ndestudio.core.export.script_solvers import ODESolver
 
@@ -114,9 +114,8 @@ class ExportedCDE(nn.Module):
             observed = ~torch.isnan(x64)
             parts.append(observed.cumsum(dim=1).double() / self.count_scale)
         features = torch.cat(parts, dim=-1)
-        seen = ~torch.isnan(x64).all(dim=-1)
         length = x.size(1)
-        last = length - 1 - seen.flip([1]).to(torch.uint8).argmax(dim=1)
+        last = last_observed(x64)
         after_end = torch.arange(length, device=x.device).view(1, -1) > last.view(-1, 1)
         features = features.masked_fill(after_end.unsqueeze(-1), float("nan"))
         if self.kind == "rectilinear":  # (its time channel may hold no NaN: the end's time)

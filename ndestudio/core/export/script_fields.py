@@ -119,17 +119,22 @@ def _forward_fill(x: Tensor) -> Tensor:
     return x
 
 
+def last_observed(x: Tensor) -> Tensor:
+    """(batch,) the index of each series' last row of ``x`` (batch, T, C) with any value."""
+    seen = ~torch.isnan(x).all(dim=-1)
+    return x.size(-2) - 1 - seen.flip([1]).to(torch.uint8).argmax(dim=1)
+
+
 def path_parts(kind: str, x: Tensor, t: Tensor) -> list[Tensor]:
     """``[knots, *coefficients]`` of the control path through ``x`` (batch, T, C) at ``t``.
 
     ``hermite``: cubic Hermite with backward differences; ``linear``; ``rectilinear`` (time in
     channel 0, parameterised by the index of the doubled knots), each as torchcde builds it.
     """
-    # Intervals from each series' last observed row on (its rows after are all NaN) hold the
-    # path constant, as ndestudio.core.solvers.paths does for Hermite paths.
-    seen = ~torch.isnan(x).all(dim=-1)
+    # A Hermite path holds constant from each series' last observed row on (its rows after
+    # are all NaN), as ndestudio.core.solvers.paths does.
     length = x.size(-2)
-    last = length - 1 - seen.flip([1]).to(torch.uint8).argmax(dim=1)
+    last = last_observed(x)
     if kind == "rectilinear":
         data = _forward_fill(x).repeat_interleave(2, dim=-2)
         data[..., :-1, 0] = data[..., 1:, 0].clone()

@@ -65,6 +65,17 @@ class Checkpoint:
         return self.model, self.iteration, "last"
 
 
+def class_names_changed(trained: Sequence[str], now: Sequence[str]) -> str | None:
+    """Why a model trained on classes ``trained`` does not fit data whose classes are ``now``
+    (None: it fits, or the checkpoint names no classes, as older ones do not)."""
+    if not trained or list(trained) == list(now):
+        return None
+    return (
+        f"the model was trained on classes {', '.join(trained)} but its training data now has "
+        f"{', '.join(now) or 'none'}: the data changed since training"
+    )
+
+
 def save_checkpoint(
     path: str | Path,
     *,

@@ -345,7 +345,8 @@ def cde_features(
     # A missing first observation becomes the channel mean (0 once normalised), so that
     # the initial hidden state, and rectilinear paths, never look ahead in time.
     normalised[:, 0] = np.nan_to_num(normalised[:, 0], nan=0.0)
-    after_end = np.arange(values.shape[1])[None, :] > last_observation(values)[:, None]
+    last = last_observation(values)
+    after_end = np.arange(values.shape[1])[None, :] > last[:, None]
     parts = []
     if cde.time_channel or cde.interpolation == "rectilinear":
         scaled = (times - time_origin) / time_span
@@ -357,7 +358,6 @@ def cde_features(
     features = np.concatenate(parts, axis=-1)
     features[after_end] = np.nan
     if cde.interpolation == "rectilinear":  # (its time channel may hold no NaN: the end's time)
-        last = last_observation(values)
         features[:, :, 0] = np.where(
             after_end, features[np.arange(len(last)), last, 0:1], features[:, :, 0]
         )

@@ -32,6 +32,7 @@ from ndestudio.core.specs import RunSpec
 from ndestudio.core.training.checkpoint import (
     BestWeights,
     CheckpointError,
+    class_names_changed,
     load_checkpoint,
     save_checkpoint,
 )
@@ -390,17 +391,13 @@ class Trainer:
         load (a :class:`UserError` says why not)."""
         ckpt = load_checkpoint(path)
         trainer = cls(ckpt.spec, dataset, test_dataset)
-        if ckpt.class_names and ckpt.class_names != trainer.class_names:
-            raise CheckpointError(
-                f"{path}: the model was trained on classes {', '.join(ckpt.class_names)} but "
-                f"its training data now has {', '.join(trainer.class_names) or 'none'}: the "
-                "data changed since training"
-            )
+        changed = class_names_changed(ckpt.class_names, trainer.class_names)
+        if changed:
+            raise CheckpointError(f"{path}: {changed}")
         try:
-            trainer.model.load_state_dict(ckpt.model)
-            if ckpt.best is not None:
+            if ckpt.best is not None:  # (loaded only to check that they fit the model too)
                 trainer.model.load_state_dict(ckpt.best.model)
-                trainer.model.load_state_dict(ckpt.model)
+            trainer.model.load_state_dict(ckpt.model)
         except RuntimeError as exc:
             raise CheckpointError(
                 f"{path}: the weights do not fit the model its run spec describes "
