@@ -40,9 +40,7 @@ class ModelExport:
         if w.session.state not in ("idle", "paused"):
             w.show_problem("Pause or stop training before exporting, so the weights hold still.")
             return None
-        held, iteration, weights_of = "last", trainer.iteration, trainer.model.state_dict()
-        if weights == "best" and trainer.best is not None:
-            held, iteration, weights_of = "best", trainer.best.iteration, trainer.best.model
+        weights_of, iteration, held = trainer.weights_state(weights)
         state = {k: v.detach().cpu().clone() for k, v in weights_of.items()}
         losses = list(trainer.history["loss"])
         return copy.deepcopy(trainer.spec), state, iteration, losses, held

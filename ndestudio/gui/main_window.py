@@ -30,7 +30,7 @@ from ndestudio import __version__
 from ndestudio.core import events as ev
 from ndestudio.core.presets import preset
 from ndestudio.core.project import Project
-from ndestudio.core.specs import RunSpec
+from ndestudio.core.specs import DataSpec, RunSpec
 from ndestudio.gui.autosave import AutosaveSlot
 from ndestudio.gui.core_loader import CoreLoader, import_core
 from ndestudio.gui.drops import data_file_from, dropped_files
@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         self._shown_run: Trainer | None = None  # the run the views show
         self.core_loaded = False
         self.core_loader: CoreLoader | None = None
+        self._train_once_loaded: DataSpec | None = None  # Train asked for while loading
         self._when_core: list[Callable[[], None]] = []
         self.setWindowTitle("NDE Studio")
         self.resize(1400, 900)
@@ -250,6 +251,7 @@ class MainWindow(QMainWindow):
         self.data_panel.on_change = self._on_data_edit
         self.data_panel.on_reload = self.reload_data
         self.data_panel.on_loaded = self._show_dataset
+        self.data_panel.on_cancel = self._forget_pending_train
         self.data_panel.on_busy = lambda busy: self._on_state(self.session.state)
         self.data_panel.on_message = lambda text: self.statusBar().showMessage(text, 8000)
         self.data_panel.start_folder = self.dialog_folder
@@ -326,7 +328,11 @@ class MainWindow(QMainWindow):
         self._commit(spec, data_changed=True)
 
     def _on_data_edit(self) -> None:
+        self._forget_pending_train()  # other data: no longer what Train asked for
         self._commit(self.collect_spec(), data_changed=True)
+
+    def _forget_pending_train(self) -> None:
+        self._train_once_loaded = None
 
     def reload_data(self) -> None:
         """Read the data file again (File ▸ Reload data, the panel's Reload, or choosing the
@@ -363,6 +369,9 @@ class MainWindow(QMainWindow):
     def _show_dataset(self) -> None:
         for view in self.views:
             view.set_dataset(self.data_panel.dataset)
+        pending, self._train_once_loaded = self._train_once_loaded, None
+        if pending is not None and self.data_panel.holds(pending):
+            self.train()  # Train (or --train) asked for it while it loaded
 
     # drag and drop -------------------------------------------------------------------------
 
@@ -409,17 +418,25 @@ class MainWindow(QMainWindow):
     def train(self) -> None:
         if self.session.state != "idle" or not self.core_loaded:
             return
-        if self.data_panel.loading:
+        self.session.set_spec(self.collect_spec())
+        data = self.session.spec.data
+        dataset, test = self.data_panel.dataset_for(data), self.data_panel.test_dataset_for(data)
+        # Files and packaged datasets load in the panel's worker, never here on the GUI thread:
+        # a new run whose data is not on screen (changed, still loading, or its load failed)
+        # starts once the panel has loaded it.
+        read = data.source != "demo" or data.test != "none"
+        missing = dataset is None or (data.test != "none" and test is None)
+        if read and missing and not self.session.can_continue:
+            self._train_once_loaded = copy.deepcopy(data)
+            if not self.data_panel.loading:
+                self.data_panel.refresh_preview(data)
             self.statusBar().showMessage(
-                "The data is still loading: train once it is loaded (or cancel the load).", 6000
+                "Loading the data: training starts once it is loaded (Cancel stops both).", 8000
             )
             return
-        self.session.set_spec(self.collect_spec())
+        self._train_once_loaded = None
         self.run_plots.set_x_extent(self.session.spec.train.iterations)
-        data = self.session.spec.data
-        if self.session.train(
-            self.data_panel.dataset_for(data), self.data_panel.test_dataset_for(data)
-        ):
+        if self.session.train(dataset, test):
             trainer = self.session.trainer
             self.run_status.started(
                 trainer.iteration if trainer else 0, self.session.spec.train.iterations

@@ -108,7 +108,7 @@ class Session(QObject):
             except UserError as exc:  # the data, say: the message says what is wrong
                 self.problem.emit(f"The run cannot start: {exc}")
                 return False
-            except (RuntimeError, ValueError) as exc:
+            except Exception as exc:  # a bug: said, and the window goes on
                 self.problem.emit(f"The run could not start (a bug; please report it): {exc!r}")
                 return False
             self.run_reset.emit()

@@ -263,3 +263,8 @@ def test_a_tiny_model_trains_on_japanese_vowels():
     events = list(Trainer(spec).run())
     assert isinstance(events[-1], ev.Finished), events[-1]
     assert math.isfinite(events[-1].final_loss)
+
+
+def test_an_unknown_split_is_a_packaged_data_error():
+    with pytest.raises(PackagedDataError, match="split must be 'train' or 'test', got 'dev'"):
+        load_packaged("co2", "dev")

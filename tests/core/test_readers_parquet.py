@@ -258,3 +258,22 @@ def test_any_bytes_after_the_magic_load_or_give_a_data_file_error(tmp_path):
             load_file(path)
 
     check()
+
+
+def test_float_series_or_labels_are_refused_not_named_nan(tmp_path):
+    path = write(
+        tmp_path,
+        {"series": [1.0, 1.0, float("nan"), float("nan")], "time": [0, 1, 0, 1], "x": [1, 2, 3, 4]},
+    )
+    assert "column 'series': holds double; expected text or integers" in refused(path)
+    path = write(
+        tmp_path,
+        {
+            "series": ["a", "a", "b", "b"],
+            "time": [0, 1, 0, 1],
+            "x": [1, 2, 3, 4],
+            "label": [1.0, 1.0, float("nan"), float("nan")],
+        },
+        "labels.parquet",
+    )
+    assert "column 'label': holds double; expected text or integers" in refused(path)

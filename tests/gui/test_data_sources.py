@@ -305,3 +305,24 @@ def test_a_run_with_a_test_file_shows_its_test_score_in_the_window(make_window, 
     assert window.readout_view.matrix_of.currentText() == "test"
     right = int(np.trace(tested.confusion))
     assert f"{right} of 20" in window.readout_view.accuracy.text()
+
+
+def test_train_with_a_changed_file_loads_it_in_the_worker_first(make_window, qtbot, tmp_path):
+    """Train never reads data on the GUI thread: a run whose file changed since it was shown
+    starts once the panel's worker has read it again, with that very dataset."""
+    spec = small_spec("ode", iterations=4, eval_every=2)
+    spec.data.source, spec.data.path, spec.train.window = "file", _csv(tmp_path / "a.csv"), None
+    window = make_window(spec)
+    panel = window.data_panel
+    _loaded(panel, qtbot)
+    assert panel.dataset.n_series == 8
+    _csv(tmp_path / "a.csv", series=10)  # edited meanwhile
+    assert panel.dataset_for(window.collect_spec().data) is None
+    window.train()
+    assert window.session.trainer is None  # not built here: the worker reads the file
+    assert "training starts once it is loaded" in window.statusBar().currentMessage()
+    qtbot.waitUntil(
+        lambda: window.session.state == "idle" and window.session.trainer is not None,
+        timeout=60_000,
+    )
+    assert window.session.trainer.dataset is panel.dataset and panel.dataset.n_series == 10

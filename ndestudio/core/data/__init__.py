@@ -3,16 +3,12 @@ time-series container they produce."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ndestudio.core.data.checks import DataError, check_test_data, check_training_data
 from ndestudio.core.data.dataset import TimeSeriesDataset
 from ndestudio.core.data.demos import DEMOS, Demo, make_demo
 from ndestudio.core.data.files import DataFileError, LoadCancelled, load_csv, load_file
+from ndestudio.core.data.readers.common import Progress  # share read → False cancels
 from ndestudio.core.specs import DataSpec
-
-# Called with the share of a file read so far; returning False cancels the load.
-Progress = Callable[[float], bool]
 
 
 def load_dataset(

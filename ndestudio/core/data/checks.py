@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ndestudio.core.data.dataset import TimeSeriesDataset
+from ndestudio.core.data.dataset import TimeSeriesDataset, validation_count
 from ndestudio.core.errors import UserError
 from ndestudio.core.specs import RunSpec
 
@@ -87,7 +87,7 @@ def _series(rows: np.ndarray, total: int) -> str:
 
 def _train_count(n: int, val_fraction: float) -> int:
     """Training series out of ``n``, exactly as :meth:`TimeSeriesDataset.split` counts."""
-    return n - (max(1, round(val_fraction * n)) if val_fraction > 0 else 0)
+    return n - validation_count(n, val_fraction)
 
 
 def _needed(val_fraction: float) -> str:
@@ -227,7 +227,7 @@ def _check_split(d: _Data) -> np.ndarray:
     vf = d.spec.data.val_fraction
     if d.labels is None:
         if _train_count(d.n, vf) < 1:
-            n_val = min(d.n, max(1, round(vf * d.n)))
+            n_val = min(d.n, validation_count(d.n, vf))
             raise d.error(
                 f"{d.n} series {'is' if d.n == 1 else 'are'} too few to split into training "
                 f"and validation: validation fraction {vf:g} puts {n_val} in validation and "

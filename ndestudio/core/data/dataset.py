@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def validation_count(n: int, val_fraction: float) -> int:
+    """How many of ``n`` series (of one class, for a stratified split) validation holds out:
+    at least one for a positive ``val_fraction``, none for 0."""
+    return max(1, round(val_fraction * n)) if val_fraction > 0 else 0
+
+
 @dataclass
 class TimeSeriesDataset:
     """``values`` (series, times, channels) observed at ``times``; optional labels or targets.
@@ -62,18 +68,14 @@ class TimeSeriesDataset:
         A positive ``val_fraction`` holds out at least one series (of each class); 0 holds
         out none (an empty validation set: every series trains)."""
         rng = np.random.default_rng(seed)
-
-        def held_out(n: int) -> int:
-            return max(1, round(val_fraction * n)) if val_fraction > 0 else 0
-
         if self.labels is None:
             order = rng.permutation(self.n_series)
-            n_val = held_out(self.n_series)
+            n_val = validation_count(self.n_series, val_fraction)
             return np.sort(order[n_val:]), np.sort(order[:n_val])
         train, val = [], []
         for label in np.unique(self.labels):
             idx = rng.permutation(np.flatnonzero(self.labels == label))
-            n_val = held_out(len(idx))
+            n_val = validation_count(len(idx), val_fraction)
             val.append(idx[:n_val])
             train.append(idx[n_val:])
         return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))

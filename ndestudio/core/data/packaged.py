@@ -198,7 +198,7 @@ def load_packaged(name: str, split: str) -> TimeSeriesDataset:
     """
     entry = packaged_dataset(name)
     if split not in SPLITS:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise PackagedDataError(f"split must be 'train' or 'test', got {split!r}")
     _require(entry)
     classes, splits = _load(name)
     times, values, labels = splits[split]

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ndestudio.core.events import Tested
 from ndestudio.core.models import NeuralCDE
 from ndestudio.core.solvers import CDEField, control_path, solve_ode
-from ndestudio.core.training.scoring import confusion_matrix
+from ndestudio.core.training.scoring import confusion_matrix, per_class_accuracy
 
 if TYPE_CHECKING:
     from ndestudio.core.training.trainer import Trainer
@@ -98,6 +99,14 @@ class Confusion:
     per_class: np.ndarray
     accuracy: float
 
+    @classmethod
+    def from_tested(cls, event: Tested) -> Confusion:
+        """A classifier's test score (``Tested`` with a confusion matrix) as a Confusion."""
+        assert event.confusion is not None
+        matrix = np.asarray(event.confusion)
+        per_class = np.asarray(event.per_class_accuracy, dtype=float)
+        return cls(list(event.class_names), matrix, per_class, event.metrics["accuracy"])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "class_names": list(self.class_names),
@@ -126,12 +135,9 @@ def validation_confusion(trainer: Trainer, *, model: NeuralCDE | None = None) ->
     assert labels is not None
     n_classes = trainer.dataset.n_classes
     matrix = confusion_matrix(labels[task.inspected_rows], predicted, n_classes)
-    totals = matrix.sum(axis=1)
-    per_class = np.full(n_classes, np.nan)
-    np.divide(np.diag(matrix), totals, out=per_class, where=totals > 0)
     return Confusion(
         list(trainer.dataset.class_names),
         matrix,
-        per_class,
+        np.asarray(per_class_accuracy(matrix)),
         float(np.trace(matrix) / max(1, matrix.sum())),
     )

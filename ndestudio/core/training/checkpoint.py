@@ -58,11 +58,20 @@ class Checkpoint:
     last_test: ev.Tested | None = None
 
     def weights(self, which: str) -> tuple[dict[str, torch.Tensor], int, str]:
-        """The ``which`` ("best" or "last") weights, their iteration and which they are:
-        "best" in a run without validation gives the last."""
-        if which == "best" and self.best is not None:
-            return self.best.model, self.best.iteration, "best"
-        return self.model, self.iteration, "last"
+        """See :func:`chosen_weights`."""
+        return chosen_weights(which, self.best, self.model, self.iteration)
+
+
+def chosen_weights(
+    which: str, best: BestWeights | None, last: dict[str, torch.Tensor], iteration: int
+) -> tuple[dict[str, torch.Tensor], int, str]:
+    """The ``which`` ("best" or "last") weights, their iteration and which they are: "best"
+    in a run without validation (no ``best``) gives the ``last``, of ``iteration``."""
+    if which not in ("best", "last"):
+        raise ValueError(f"weights must be 'best' or 'last', got {which!r}")
+    if which == "best" and best is not None:
+        return best.model, best.iteration, "best"
+    return last, iteration, "last"
 
 
 def class_names_changed(trained: Sequence[str], now: Sequence[str]) -> str | None:

@@ -32,6 +32,7 @@ from ndestudio.core.specs import RunSpec
 from ndestudio.core.training.checkpoint import (
     BestWeights,
     CheckpointError,
+    chosen_weights,
     class_names_changed,
     load_checkpoint,
     save_checkpoint,
@@ -308,17 +309,21 @@ class Trainer:
         """The model holds the ``which`` ("best" or "last") weights within the block; yields
         the weights it holds and their iteration. "best" without a validation (so no best
         weights) gives the last ones, and says so."""
-        if which not in ("best", "last"):
-            raise ValueError(f"weights must be 'best' or 'last', got {which!r}")
-        if which == "last" or self.best is None:
-            yield "last", self.iteration
+        state, iteration, held = self.weights_state(which)
+        if held == "last":
+            yield "last", iteration
             return
         current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.model.load_state_dict(self.best.model)
+        self.model.load_state_dict(state)
         try:
-            yield "best", self.best.iteration
+            yield "best", iteration
         finally:
             self.model.load_state_dict(current)
+
+    def weights_state(self, which: str) -> tuple[dict[str, torch.Tensor], int, str]:
+        """The ``which`` weights' state dict (not copied), iteration and which they are (see
+        :func:`~ndestudio.core.training.checkpoint.chosen_weights`)."""
+        return chosen_weights(which, self.best, self.model.state_dict(), self.iteration)
 
     def test(
         self,

@@ -170,6 +170,7 @@ class DatasetPanel(QWidget):
         self.on_loaded: Callable[[], None] = lambda: None  # another dataset is on screen
         self.on_busy: Callable[[bool], None] = lambda busy: None  # a load starts or ends
         self.on_message: Callable[[str], None] = lambda text: None  # for the status bar
+        self.on_cancel: Callable[[], None] = lambda: None  # the user cancelled a load
         self.start_folder: Callable[[], Path] = Path.home  # where Browse opens
         self.dataset: TimeSeriesDataset | None = None
         self.test_dataset: TimeSeriesDataset | None = None
@@ -443,6 +444,7 @@ class DatasetPanel(QWidget):
             return
         self.loader.cancel()
         self._end_busy()
+        self.on_cancel()
         self._cancelled()
 
     def _end_busy(self) -> None:

@@ -77,6 +77,9 @@ class BackgroundView(QWidget):
         self._generation = 0  # results of an older generation (before a clear) are dropped
         self._busy = False
         self._again = False
+        # New weights arrived during a computation: recompute once the budget allows (not
+        # at once, which a run's steady stream of events would turn into back-to-back runs).
+        self._stale = False
         self.computed = 0  # results drawn
         self._not_before = 0.0  # while training: no recomputation before this (perf_counter)
         self._later = QTimer(self)  # a deferred request
@@ -94,6 +97,9 @@ class BackgroundView(QWidget):
         if any(isinstance(e, ev.Started) for e in batch) and self.session is not None:
             self.trainer = self.session.trainer
         if self._new_weights(batch) and self.isVisible():
+            if self._busy:
+                self._stale = True
+                return
             wait = self._not_before - time.perf_counter()
             if wait > 0:  # training goes on: within the budget, later
                 if not self._later.isActive():
@@ -113,6 +119,7 @@ class BackgroundView(QWidget):
     def clear(self) -> None:
         self._generation += 1
         self._later.stop()
+        self._stale = False
         self.trainer = None
         self.result = None
         self.draw()
@@ -195,6 +202,10 @@ class BackgroundView(QWidget):
                 self._not_before = time.perf_counter() + max(MIN_INTERVAL_S, self.seconds / BUDGET)
         if self._again:
             self.request()
+        elif self._stale and not self._later.isActive():
+            wait = max(0.0, self._not_before - time.perf_counter())
+            self._later.start(int(1000 * wait) + 1)
+        self._stale = False
 
     @property
     def busy(self) -> bool:

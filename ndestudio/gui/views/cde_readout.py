@@ -125,11 +125,10 @@ class CDEReadoutView(BackgroundView):
         super().clear()
 
     def replay(self, trainer) -> None:  # type: ignore[no-untyped-def]
-        tested = getattr(trainer, "last_test", None)  # kept with the run, where it is
         self.test_confusion = None
         self._enable_test(False)
-        if isinstance(tested, ev.Tested):
-            self.show_tested(tested)
+        if trainer.last_test is not None:  # (kept with the run, in its checkpoint)
+            self.show_tested(trainer.last_test)
         super().replay(trainer)
 
     def show_tested(self, event: ev.Tested) -> None:
@@ -138,21 +137,13 @@ class CDEReadoutView(BackgroundView):
             return
         from ndestudio.core.inspect import Confusion
 
-        matrix = np.asarray(event.confusion)
-        total = matrix.sum()
-        accuracy = event.metrics.get(
-            "accuracy", float(np.trace(matrix) / total) if total else float("nan")
-        )
-        k = matrix.shape[0]
-        per_class = np.asarray(event.per_class_accuracy, dtype=float)
-        if per_class.shape != (k,):
-            per_class = np.full(k, np.nan)
-        names = list(event.class_names) or [self._class_name(c) for c in range(k)]
-        self.test_confusion = Confusion(names, matrix, per_class, float(accuracy))
+        self.test_confusion = Confusion.from_tested(event)
         self.test_label = f"test set, {event.weights} weights"
         self._enable_test(True)
-        self.matrix_of.setCurrentText("test")  # the run's final word (redraws)
-        self._draw_confusion()
+        if self.matrix_of.currentText() == "test":
+            self._draw_confusion()
+        else:
+            self.matrix_of.setCurrentText("test")  # the run's final word (redraws)
 
     def _enable_test(self, on: bool) -> None:
         item = self.matrix_of.model().item(MATRIX_OF.index("test"))

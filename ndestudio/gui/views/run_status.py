@@ -77,9 +77,8 @@ class RunStatus:
     def replay(self, trainer: Trainer) -> None:
         if trainer.last_eval is not None:
             self.show_evaluation(trainer.last_eval)
-        tested = getattr(trainer, "last_test", None)  # kept with the run, where it is
-        if isinstance(tested, ev.Tested):
-            self.show_tested(tested)
+        if trainer.last_test is not None:  # (kept with the run, in its checkpoint)
+            self.show_tested(trainer.last_test)
         self.panel.progress.setMaximum(trainer.spec.train.iterations)
         self.panel.progress.setValue(trainer.iteration)
 

@@ -37,6 +37,13 @@ MAX_CELLS = 100_000_000
 # Called with the share of the file read so far; returning False cancels the load.
 Progress = Callable[[float], bool]
 
+
+def first_line(exc: BaseException) -> str:
+    """What a library's exception says, as one short line (its type when it says nothing)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 _INFINITY = {"inf", "infinity"}
 
 

@@ -29,6 +29,7 @@ from ndestudio.core.data.readers.common import (
     check_cells,
     class_order,
     dataset_from_rows,
+    first_line,
     report,
 )
 from ndestudio.core.data.readers.sniff import read_head, refuse_unless
@@ -44,11 +45,6 @@ ARRAYS = (
     "class_names",
 )
 _TEXT = ("channel_names", "class_names")
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _headers(path: Path, archive: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -235,7 +231,7 @@ def read_npz(path: Path, progress: Progress | None, limits: Limits) -> TimeSerie
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as exc:  # zipfile's, zlib's and NumPy's errors for damaged archives
-        raise DataFileError(f"{path}: not a readable .npz archive ({_reason(exc)})") from None
+        raise DataFileError(f"{path}: not a readable .npz archive ({first_line(exc)})") from None
     if not hasattr(archive, "zip"):  # np.load gave an array: not an archive after all
         raise DataFileError(f"{path}: not an .npz archive; expected numpy.savez's output")
     with archive:
@@ -244,7 +240,8 @@ def read_npz(path: Path, progress: Progress | None, limits: Limits) -> TimeSerie
         except DataFileError:
             raise
         except Exception as exc:
-            raise DataFileError(f"{path}: not a readable .npz archive ({_reason(exc)})") from None
+            why = first_line(exc)
+            raise DataFileError(f"{path}: not a readable .npz archive ({why})") from None
         _refuse_objects(path, headers)
         _check_shapes(path, headers)
         n, t, c = headers["values"][0]
@@ -262,7 +259,7 @@ def read_npz(path: Path, progress: Progress | None, limits: Limits) -> TimeSerie
                 arrays[name] = np.asarray(archive[name])
             except Exception as exc:
                 raise DataFileError(
-                    f"{path}: array {name!r} cannot be read ({_reason(exc)}); is the archive "
+                    f"{path}: array {name!r} cannot be read ({first_line(exc)}); is the archive "
                     "damaged?"
                 ) from None
             report(progress, 0.9 * (k + 1) / len(headers), path)

@@ -21,6 +21,7 @@ from ndestudio.core.data.readers.common import (
     Limits,
     Progress,
     Table,
+    first_line,
     layout_of,
     report,
 )
@@ -30,11 +31,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 BATCH_ROWS = 100_000
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 class _Source:
@@ -87,11 +83,13 @@ def _kind(t: Any) -> str:
 
 
 def _check_types(path: Path, layout: Layout, schema: Any) -> None:
+    import pyarrow as pa
+
     for i, name in enumerate(layout.names):
         t = schema.field(i).type
         found = _kind(t)
-        if i in layout.text_columns:
-            if found in ("number", "text", "bool") and not str(t).startswith("decimal"):
+        if i in layout.text_columns:  # series names and labels: text or whole numbers
+            if found in ("text", "bool") or pa.types.is_integer(t):
                 continue
             raise DataFileError(f"{path}, column {name!r}: holds {t}; expected text or integers")
         if found == "number":
@@ -148,7 +146,7 @@ def read_parquet(path: Path, progress: Progress | None, limits: Limits) -> TimeS
         total = parquet.metadata.num_rows
     except Exception as exc:  # pyarrow's errors for damaged files are of many kinds
         raise DataFileError(
-            f"{path}: not a readable Parquet file ({_reason(exc)}); expected a Parquet file "
+            f"{path}: not a readable Parquet file ({first_line(exc)}); expected a Parquet file "
             "as pandas, pyarrow or polars write it"
         ) from None
     names = list(schema.names)
@@ -172,7 +170,7 @@ def read_parquet(path: Path, progress: Progress | None, limits: Limits) -> TimeS
     try:
         batches = parquet.iter_batches(batch_size=BATCH_ROWS)
     except Exception as exc:
-        raise DataFileError(f"{path}: not a readable Parquet file ({_reason(exc)})") from None
+        raise DataFileError(f"{path}: not a readable Parquet file ({first_line(exc)})") from None
     while True:
         try:
             batch = next(batches)
@@ -181,7 +179,7 @@ def read_parquet(path: Path, progress: Progress | None, limits: Limits) -> TimeS
             break
         except Exception as exc:
             raise DataFileError(
-                f"{path}, after row {done}: the file cannot be read ({_reason(exc)}); is it "
+                f"{path}, after row {done}: the file cannot be read ({first_line(exc)}); is it "
                 "damaged?"
             ) from None
         table.add(frame)

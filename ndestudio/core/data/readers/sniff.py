@@ -54,11 +54,6 @@ def kind(head: bytes) -> str:
     return "text"
 
 
-def looks_like(head: bytes) -> str:
-    """'a Parquet file', 'text (a CSV file?)', …: what the file looks like, for a message."""
-    return _KINDS[kind(head)]
-
-
 def read_bytes(path: Path) -> bytes:
     """The whole file; a :class:`DataFileError` naming the file when it cannot be read."""
     try:
