@@ -424,17 +424,17 @@ class Table:
 
         rows, series, times, values, labels, targets = (joined(k) for k in range(6))
         names = list(self.series_codes) if lay.series is not None else [self.name]
-        self._check_series(rows, series, times, labels, targets, names)
+        first_rows = np.unique(series, return_index=True)[1]  # each series' first row
+        self._check_series(rows, series, times, labels, targets, names, first_rows)
         label_array, class_names = None, []
         if labels is not None:
             label_texts = list(self.label_codes)
             class_names = class_order(label_texts)
             rank = np.array([class_names.index(t) for t in label_texts])
-            first_rows = np.unique(series, return_index=True)[1]
             label_array = rank[labels[first_rows]]
         target_array = None
         if targets is not None:
-            target_array = targets[np.unique(series, return_index=True)[1]]
+            target_array = targets[first_rows]
         return dataset_from_rows(
             path,
             series,
@@ -457,6 +457,7 @@ class Table:
         labels: np.ndarray | None,
         targets: np.ndarray | None,
         names: list[str],
+        first_rows: np.ndarray,
     ) -> None:
         """Times increase, and labels and targets stay the same, within each series."""
         if len(series) > 1 and np.all(series[1:] >= series[:-1]):
@@ -473,7 +474,7 @@ class Table:
         for what, column in (("label", labels), ("targets", targets)):
             if column is None:
                 continue
-            first = np.unique(series, return_index=True)[1][series]  # first row of each row's
+            first = first_rows[series]  # the first row of each row's series
             differs = column != column[first]
             if differs.ndim > 1:
                 differs = differs.any(axis=1)
