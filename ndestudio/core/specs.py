@@ -121,6 +121,7 @@ class SolverSpec:
     min_step: float | None = None
     max_num_steps: int | None = 10_000
     gradient: str = "backprop"
+    engine: str = "auto"  # "auto" (fast where it applies), "torchdiffeq" or "fast"
 
 
 @dataclass

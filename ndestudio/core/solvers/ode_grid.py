@@ -1,4 +1,5 @@
-"""The ODE solve on one time grid shared by a batch, instrumented for the solver statistics."""
+"""The ODE solve on one time grid shared by a batch, instrumented for the solver statistics:
+on torchdiffeq, or on the fast engine where it applies (:mod:`ndestudio.core.solvers.fast`)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,11 @@ import torchdiffeq
 from torch import nn
 
 from ndestudio.core.solvers.catalog import ODE_METHODS
+from ndestudio.core.solvers.failure import SolverFailure
+from ndestudio.core.solvers.fast import fast_applies, solve_fast
 from ndestudio.core.solvers.jumps import jump_safe
 from ndestudio.core.solvers.stats import Probe
 from ndestudio.core.specs import SolverSpec
-
-
-class SolverFailure(RuntimeError):
-    """The solver broke down on the learned dynamics ("max_num_steps exceeded", "underflow
-    in dt"): torchdiffeq says so with an ``AssertionError``, which this layer names."""
 
 
 class _InstrumentedField:
@@ -122,9 +120,21 @@ def solve_on_grid(
 ) -> torch.Tensor:
     """Solve ``dy/dt = field(t, y)`` from ``y0`` on times ``t`` (T,) shared by the batch and
     return ``y`` at them: (T, *y0.shape). See :func:`ndestudio.core.solvers.ode.solve_ode`."""
+    probe = probe or Probe()
+    if fast_applies(
+        field,
+        y0,
+        t,
+        spec,
+        jump_t=jump_t,
+        step_grid=step_grid,
+        extra_adjoint_params=extra_adjoint_params,
+    ):
+        return solve_fast(field, y0, t.to(dtype=y0.dtype, device=y0.device), spec, probe)
+    probe.stats.engine = "torchdiffeq"
     info = ODE_METHODS[spec.method]
     wrapper = _AdaptiveStepField if info.adaptive else _FixedStepField
-    wrapped = wrapper(field, probe or Probe())
+    wrapped = wrapper(field, probe)
     t = t.to(dtype=y0.dtype, device=y0.device)
     options = solver_options(spec, jump_t, step_grid)
     method = jump_safe(spec.method) if jump_t is not None else spec.method

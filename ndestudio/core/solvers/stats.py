@@ -35,6 +35,7 @@ class SolveStats:
     solves: int = 0
     rejected_steps: int = 0
     trace: bool = False
+    engine: str = ""  # the engine of the latest solve: "torchdiffeq", "fast" or "torchsde"
     _device_steps: list[torch.Tensor] = field(default_factory=list)
     _host_steps: list[float] = field(default_factory=list)
     _step_times: list[float] = field(default_factory=list)
@@ -69,6 +70,12 @@ class SolveStats:
         if self.trace:
             self._step_times.extend([t0 + k * abs(dt) for k in range(count)])
         self._host_steps.extend([abs(dt)] * count)
+
+    def add_steps(self, sizes: list[float], starts: list[float]) -> None:
+        """Record accepted steps of these sizes, starting at ``starts`` (a host-side solve)."""
+        if self.trace:
+            self._step_times.extend(starts)
+        self._host_steps.extend(abs(dt) for dt in sizes)
 
     def step_times(self) -> torch.Tensor:
         """The start time of every accepted step recorded while tracing (float64), in the
@@ -171,8 +178,10 @@ class BackwardCounter:
     evaluation adds the block's size when the backward pass reaches it, and checks for a
     stop. The evaluations whose fate the solver decides afterwards are taken out of their
     blocks and given hooks of their own: those of a rejected step (which reach nothing, as
-    torchdiffeq picks the next step size without gradient), and the last one of a step that
-    ends on a jump (the field is evaluated again on the jump's far side).
+    torchdiffeq picks the next step size without gradient), the last one of a step that
+    ends on a jump (the field is evaluated again on the jump's far side), and the two that
+    choose an adaptive solve's first step size before any step (the backward pass reaches
+    the second only through that size, which it need not depend on).
 
     Evaluations made inside the backward pass (the adjoint's augmented dynamics) each get a
     hook, as do an SDE solve's: torchsde evaluates the fields once to check their shapes,
@@ -186,6 +195,7 @@ class BackwardCounter:
         self._deadline = 0.0  # perf_counter time at which the open block closes
         self._step: list[tuple[Node, int]] = []  # the current step's evaluations, their blocks
         self._accepted = False  # the current step was accepted (no step has begun since)
+        self._stepping = False  # a step has begun (evaluations before: the initial step's)
 
     def watch(self, out: torch.Tensor) -> torch.Tensor:
         """Record the evaluation whose output is ``out`` (if it has an autograd node)."""
@@ -193,7 +203,9 @@ class BackwardCounter:
         if node is None:
             return out
         probe = self._probe
-        if probe.stats.in_backward:
+        if probe.stats.in_backward or not self._stepping:
+            # An adaptive solve's first evaluations choose its first step size, which the
+            # backward pass reaches only through that size: each is counted on its own.
             return probe.watch(out)
         if self._accepted:  # evaluated after an accepted step, before the next: a jump
             self._unblock(self._step[-1:])
@@ -209,6 +221,7 @@ class BackwardCounter:
         return out
 
     def step_started(self) -> None:
+        self._stepping = True
         self._step = []
         self._accepted = False
 

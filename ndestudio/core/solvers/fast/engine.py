@@ -1,0 +1,202 @@
+"""Choosing the engine of an ODE solve, and the fast engine's entry point.
+
+``SolverSpec.engine`` is "torchdiffeq", "fast" or "auto" (fast wherever it supports the
+model and solver). The fast engine covers neural ODEs whose vector field is an MLP on the
+state (any of NDE Studio's activations, final tanh or not) on one time grid, solved with
+euler, midpoint, rk4, bosh3 or dopri5 and backpropagated through the solver; everything else
+runs on torchdiffeq (CDEs, per-series times, the adjoint) or torchsde.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ndestudio.core.solvers.fast.mlp import FastMLP, Gradients, mlp_problem
+from ndestudio.core.solvers.fast.rk import AdaptiveSolve, FixedSolve
+from ndestudio.core.solvers.fast.tableaus import TABLEAUS
+from ndestudio.core.solvers.stats import Probe
+from ndestudio.core.specs import NetworkSpec, SolverSpec
+
+Tensor = torch.Tensor
+
+ENGINES = ("auto", "torchdiffeq", "fast")
+FAST_METHODS = tuple(TABLEAUS)
+_FAST_ACTIVATIONS = ("tanh", "softplus", "relu", "silu", "lipswish")
+
+
+def engine_problems(family: str, spec: SolverSpec, network: NetworkSpec | None) -> list[str]:
+    """Every reason the fast engine cannot train this model with this solver (empty: it can)."""
+    out: list[str] = []
+    if family != "ode":
+        out.append(f"the fast engine solves neural ODEs, not {family.upper()}s")
+    if spec.method not in FAST_METHODS:
+        out.append(
+            f"the fast engine has no {spec.method!r} solver; it has {', '.join(FAST_METHODS)}"
+        )
+    if spec.gradient != "backprop":
+        out.append(
+            f"the fast engine backpropagates through the solver; gradient {spec.gradient!r} "
+            "runs on torchdiffeq"
+        )
+    if network is not None:
+        if network.time_input:
+            out.append("the fast engine's vector fields do not take the time as an input")
+        if network.activation not in _FAST_ACTIVATIONS:
+            out.append(f"the fast engine has no derivative for activation {network.activation!r}")
+    return out
+
+
+def planned_engine(
+    family: str, spec: SolverSpec, network: NetworkSpec | None, own_times: bool = False
+) -> str:
+    """The engine that solves this model's training steps: "fast", "torchdiffeq" or
+    "torchsde". ``own_times``: the series are solved on their own times (torchdiffeq)."""
+    if family == "sde":
+        return "torchsde"
+    if spec.engine == "torchdiffeq" or own_times or engine_problems(family, spec, network):
+        return "torchdiffeq"
+    return "fast"
+
+
+def fast_applies(
+    field: nn.Module,
+    y0: Tensor,
+    t: Tensor,
+    spec: SolverSpec,
+    *,
+    jump_t: Tensor | None,
+    step_grid: Tensor | None,
+    extra_adjoint_params: Any,
+) -> bool:
+    """Whether this solve goes to the fast engine."""
+    if spec.engine == "torchdiffeq" or spec.method not in FAST_METHODS:
+        return False
+    if spec.gradient != "backprop" or jump_t is not None or step_grid is not None:
+        return False
+    if extra_adjoint_params or t.dim() != 1 or t.numel() < 2 or y0.dim() != 2:
+        return False
+    if not y0.is_floating_point() or mlp_problem(field) is not None:
+        return False
+    return bool((t[1:] > t[:-1]).all())
+
+
+def initial_step(
+    f: Any, t0: Tensor, y0: Tensor, f0: Tensor, order: int, rtol: float, atol: float
+) -> Tensor:
+    """torchdiffeq's first step size (Hairer, Nørsett & Wanner, II.4), with its gradient: the
+    one step size that torchdiffeq differentiates through."""
+    scale = atol + torch.abs(y0) * rtol
+    d0 = _rms(y0 / scale).abs()
+    d1 = _rms(f0 / scale).abs()
+    if d0 < 1e-5 or d1 < 1e-5:
+        h0 = torch.tensor(1e-6, dtype=y0.dtype, device=y0.device)
+    else:
+        h0 = 0.01 * d0 / d1
+    h0 = h0.abs()
+    f1 = f(t0 + h0, y0 + h0 * f0)
+    d2 = torch.abs(_rms((f1 - f0) / scale) / h0)
+    if d1 <= 1e-15 and d2 <= 1e-15:
+        h1 = torch.max(torch.tensor(1e-6, dtype=y0.dtype, device=y0.device), h0 * 1e-3)
+    else:
+        h1 = (0.01 / max(d1, d2)) ** (1.0 / float(order + 1))
+    return torch.min(100 * h0, h1.abs()).to(torch.float64)
+
+
+def _rms(x: Tensor) -> Tensor:
+    return x.abs().pow(2).mean().sqrt()
+
+
+class _Counted:
+    """The field called through autograd, counted as the solver layer counts evaluations."""
+
+    def __init__(self, field: Callable[[Tensor, Tensor], Tensor], probe: Probe) -> None:
+        self.field, self.probe = field, probe
+
+    def __call__(self, t: Tensor, y: Tensor) -> Tensor:
+        self.probe.on_forward()
+        return self.probe.watch(self.field(t, y))
+
+
+class _AdaptiveFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, solve: AdaptiveSolve, y0: Tensor, f0: Tensor, h: Tensor, *params: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.solve = solve
+        return solve.forward(y0, f0, solve.first_step, keep=True)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        solve: AdaptiveSolve = ctx.solve
+        ctx.solve = None  # the kept steps go as soon as they have been used
+        gradients = Gradients(solve.mlp)
+        y0_bar, f0_bar, h_bar = solve.backward(g, gradients, bool(ctx.needs_input_grad[3]))
+        h_grad = None
+        h = solve.first_step
+        if h_bar is not None and solve.min_step <= h <= solve.max_step:  # (clamp's gradient)
+            h_grad = torch.tensor(h_bar, dtype=torch.float64, device=g.device)
+        return (None, y0_bar, f0_bar, h_grad, *gradients.result())
+
+
+class _FixedFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, solve: FixedSolve, y0: Tensor, *params: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.solve = solve
+        return torch.stack(solve.forward(y0, keep=True))
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        solve: FixedSolve = ctx.solve
+        ctx.solve = None
+        gradients = Gradients(solve.mlp)
+        y0_bar = solve.backward(g, gradients)
+        return (None, y0_bar, *gradients.result())
+
+
+def solve_fast(field: nn.Module, y0: Tensor, t: Tensor, spec: SolverSpec, probe: Probe) -> Tensor:
+    """``y`` at times ``t`` (T,), (T, *y0.shape), solved by the fast engine
+    (``fast_applies`` said yes)."""
+    assert isinstance(field, nn.Module)
+    tableau = TABLEAUS[spec.method]
+    taped = torch.is_grad_enabled() and (
+        y0.requires_grad or any(p.requires_grad for p in field.parameters())
+    )
+    # Fixed steps do not depend on the field's last bits: there its tanh may be a sigmoid.
+    mlp = FastMLP(field, sigmoid_form=not tableau.adaptive)  # type: ignore[arg-type]
+    params = mlp.parameters
+    stats = probe.stats
+    if not stats.in_backward:
+        stats.solves += 1
+    stats.engine = "fast"
+    if not tableau.adaptive:
+        assert spec.step_size is not None
+        fixed = FixedSolve(mlp, tableau, t, spec.step_size, probe)
+        if taped:
+            return _FixedFunction.apply(fixed, y0, *params)
+        with torch.no_grad():
+            return torch.stack(fixed.forward(y0, keep=False))
+    adaptive = AdaptiveSolve(
+        mlp,
+        tableau,
+        t,
+        probe,
+        rtol=spec.rtol,
+        atol=spec.atol,
+        min_step=float(spec.min_step or 0.0),
+        max_num_steps=spec.max_num_steps if spec.max_num_steps is not None else 2**31 - 1,
+    )
+    t0 = t[0].to(torch.float64)
+    if taped:
+        counted = _Counted(field, probe)
+        f0 = counted(t0, y0)
+        h = initial_step(counted, t0, y0, f0, tableau.order - 1, spec.rtol, spec.atol)
+        adaptive.first_step = float(h.detach())
+        return _AdaptiveFunction.apply(adaptive, y0, f0, h, *params)
+    with torch.no_grad():
+        plain = _Counted(lambda _t, y: mlp(y), probe)
+        f0 = plain(t0, y0)
+        h = initial_step(plain, t0, y0, f0, tableau.order - 1, spec.rtol, spec.atol)
+        adaptive.first_step = float(h.detach())
+        return adaptive.forward(y0, f0, float(h), keep=False)

@@ -1,0 +1,234 @@
+"""An MLP vector field as plain tensors: its forward pass keeps what its backward pass needs,
+and its vector-Jacobian product is written out (no autograd tape).
+
+One evaluation of a depth-2 MLP is five operations forward and about twelve backward, where
+autograd would record and replay each of them with its bookkeeping; the parameter gradients
+are accumulated in place across every evaluation of a solve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    from ndestudio.core.models.mlp import VectorField
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class _Activation:
+    forward: Callable[[Tensor], Tensor]
+    # (grad of the output, pre-activation, output) -> grad of the pre-activation
+    backward: Callable[[Tensor, Tensor, Tensor], Tensor]
+    keeps_input: bool  # whether the backward needs the pre-activation
+
+
+def _lipswish_backward(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
+    return torch.ops.aten.silu_backward(g * 0.909, z)
+
+
+@cache
+def _activations() -> dict[type[nn.Module], _Activation]:
+    # (models imports the solver layer: read on first use, not at import)
+    from ndestudio.core.models.mlp import LipSwish
+
+    return {
+        nn.Tanh: _Activation(torch.tanh, _tanh_backward, False),
+        nn.ReLU: _Activation(torch.relu, _relu_backward, False),
+        nn.SiLU: _Activation(F.silu, _silu_backward, True),
+        LipSwish: _Activation(_lipswish, _lipswish_backward, True),
+    }
+
+
+def _tanh_backward(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
+    return torch.ops.aten.tanh_backward(g, h)
+
+
+def _relu_backward(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
+    return torch.ops.aten.threshold_backward(g, h, 0)
+
+
+def _silu_backward(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
+    return torch.ops.aten.silu_backward(g, z)
+
+
+def _lipswish(z: Tensor) -> Tensor:
+    return 0.909 * F.silu(z)
+
+
+def _softplus_activation(module: nn.Softplus) -> _Activation:
+    beta, threshold = module.beta, module.threshold
+    return _Activation(
+        lambda z: F.softplus(z, beta, threshold),
+        lambda g, z, h: torch.ops.aten.softplus_backward(g, z, beta, threshold),
+        True,
+    )
+
+
+def _activation_of(module: nn.Module) -> _Activation | None:
+    if isinstance(module, nn.Softplus):
+        return _softplus_activation(module)
+    return _activations().get(type(module))
+
+
+def mlp_problem(field: nn.Module) -> str | None:
+    """Why the fast engine cannot evaluate ``field`` by hand; None when it can."""
+    from ndestudio.core.models.mlp import VectorField
+
+    if type(field) is not VectorField:
+        return f"its vector field is a {type(field).__name__}, not an MLP VectorField"
+    if field.time_input:
+        return "its vector field takes the time as an input"
+    layers = list(field.mlp.net)
+    if layers and isinstance(layers[-1], nn.Tanh):
+        layers = layers[:-1]
+    for k, layer in enumerate(layers):
+        wanted_linear = k % 2 == 0
+        if wanted_linear != isinstance(layer, nn.Linear):
+            return f"its MLP has an unexpected layer {type(layer).__name__}"
+        if not wanted_linear and _activation_of(layer) is None:
+            return f"its activation {type(layer).__name__} has no hand-written derivative"
+    return None
+
+
+Record = tuple[Tensor, list[Tensor], list[Tensor], Tensor | None]
+"""What one evaluation keeps: its input, the hidden activations, their pre-activations (for
+activations whose derivative needs them) and the output of a final tanh."""
+
+
+_SIGMOID = _Activation(
+    torch.sigmoid, lambda g, z, h: torch.ops.aten.sigmoid_backward(g, h), False
+)
+
+
+def _as_sigmoid_layers(
+    weights: list[Tensor], biases: list[Tensor]
+) -> tuple[list[Tensor], list[Tensor]]:
+    """The weights of the same MLP with sigmoid activations in place of tanh.
+
+    ``tanh(z) = 2 σ(2z) − 1``: each hidden layer computes ``u = 2z`` and the next layer takes
+    in ``2σ(u) − 1``, folded into its weights. The result equals the tanh MLP's to rounding
+    (a few ulps of the activations) at a fraction of the cost: torch's tanh takes ~5× as
+    long as its sigmoid on a CPU. Built with autograd, so that gradients with respect to
+    these weights reach the MLP's own.
+    """
+    last = len(weights) - 1
+    new_w: list[Tensor] = []
+    new_b: list[Tensor] = []
+    for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        into_sigmoid = layer < last  # this layer feeds an activation: it computes 2z
+        if layer == 0:
+            w_hat, b_hat = w, b
+        else:  # its input is 2σ − 1
+            w_hat, b_hat = 2 * w, b - w.sum(1)
+        if into_sigmoid:
+            w_hat, b_hat = 2 * w_hat, 2 * b_hat
+        new_w.append(w_hat)
+        new_b.append(b_hat)
+    return new_w, new_b
+
+
+class FastMLP:
+    """The MLP of a :class:`VectorField` (``mlp_problem(field)`` is None).
+
+    ``sigmoid_form``: evaluate tanh hidden layers as sigmoid ones with transformed weights
+    (:func:`_as_sigmoid_layers`), for solves whose steps do not depend on the last bits
+    of the field (fixed-step methods); :attr:`parameters` are then those weights.
+    """
+
+    def __init__(self, field: VectorField, sigmoid_form: bool = False) -> None:
+        layers = list(field.mlp.net)
+        self.final_tanh = isinstance(layers[-1], nn.Tanh)
+        if self.final_tanh:
+            layers = layers[:-1]
+        linears = [m for m in layers if isinstance(m, nn.Linear)]
+        self.weights = [m.weight for m in linears]
+        self.biases = [m.bias for m in linears]
+        activations = [_activation_of(m) for m in layers[1::2]]
+        self.activations: list[_Activation] = [a for a in activations if a is not None]
+        if sigmoid_form and layers[1:2] and isinstance(layers[1], nn.Tanh):
+            self.weights, self.biases = _as_sigmoid_layers(self.weights, self.biases)
+            self.activations = [_SIGMOID] * len(self.activations)
+        self.weights_t = [w.t() for w in self.weights]
+
+    @property
+    def parameters(self) -> list[Tensor]:
+        """Weights and biases, layer by layer: the order of :meth:`gradients`."""
+        out: list[Tensor] = []
+        for w, b in zip(self.weights, self.biases, strict=True):
+            out += [w, b]
+        return out
+
+    def __call__(self, x: Tensor) -> Tensor:
+        h = x
+        for wt, b, act in zip(self.weights_t, self.biases, self.activations, strict=False):
+            h = act.forward(torch.addmm(b, h, wt))
+        out = torch.addmm(self.biases[-1], h, self.weights_t[-1])
+        return torch.tanh(out) if self.final_tanh else out
+
+    def keeping(self, x: Tensor) -> tuple[Tensor, Record]:
+        """The output at ``x`` and what :meth:`vjp` needs of this evaluation."""
+        hidden: list[Tensor] = []
+        pre: list[Tensor] = []
+        h = x
+        for wt, b, act in zip(self.weights_t, self.biases, self.activations, strict=False):
+            z = torch.addmm(b, h, wt)
+            h = act.forward(z)
+            hidden.append(h)
+            if act.keeps_input:
+                pre.append(z)
+        out = torch.addmm(self.biases[-1], h, self.weights_t[-1])
+        if self.final_tanh:
+            out = torch.tanh(out)
+            return out, (x, hidden, pre, out)
+        return out, (x, hidden, pre, None)
+
+
+class Gradients:
+    """Parameter gradients accumulated over the evaluations of one backward pass; biases as
+    running sums over the batch rows, summed once at the end."""
+
+    def __init__(self, mlp: FastMLP) -> None:
+        self.mlp = mlp
+        self.weights = [torch.zeros_like(w) for w in mlp.weights]
+        self.bias_rows: list[Tensor | None] = [None] * len(mlp.biases)
+
+    def vjp(self, g: Tensor, record: Record) -> Tensor:
+        """``g``ᵀ ∂f/∂x at the evaluation ``record``, adding ``g``ᵀ ∂f/∂θ to the gradients."""
+        mlp = self.mlp
+        x, hidden, pre, out = record
+        if out is not None:
+            g = torch.ops.aten.tanh_backward(g, out)
+        pre_index = len(pre)
+        for layer in range(len(mlp.weights) - 1, -1, -1):
+            below = hidden[layer - 1] if layer > 0 else x
+            self.weights[layer].addmm_(g.t(), below)
+            rows = self.bias_rows[layer]
+            if rows is None:
+                self.bias_rows[layer] = g.clone()
+            else:
+                rows.add_(g)
+            g = g.mm(mlp.weights[layer])
+            if layer > 0:
+                act = mlp.activations[layer - 1]
+                z = g
+                if act.keeps_input:
+                    pre_index -= 1
+                    z = pre[pre_index]
+                g = act.backward(g, z, hidden[layer - 1])
+        return g
+
+    def result(self) -> list[Tensor]:
+        """The gradients in the order of :attr:`FastMLP.parameters`."""
+        out: list[Tensor] = []
+        for w, rows, b in zip(self.weights, self.bias_rows, self.mlp.biases, strict=True):
+            out += [w, torch.zeros_like(b) if rows is None else rows.sum(0)]
+        return out

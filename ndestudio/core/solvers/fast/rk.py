@@ -1,0 +1,493 @@
+"""The fast engine's Runge–Kutta solves and their backward passes.
+
+Each solve follows torchdiffeq's algorithm decision for decision — its time grid and linear
+output interpolation for fixed steps; for dopri5 and bosh3 its error norm, step-size
+control, ``max_num_steps`` per output interval, first-same-as-last stages and quartic dense
+output — so that both engines take the same steps and evaluations. The forward pass runs
+without autograd and keeps, per accepted step, each evaluation's input and activations; the
+backward pass applies the adjoint of the discrete solve, step by step in reverse (the same
+gradient that autograd computes through torchdiffeq, to rounding).
+
+torchdiffeq differentiates through one step size: the first, chosen from ``f(y0)`` with
+gradient. Every later step size is chosen under ``no_grad``, but the times after an accepted
+first step all shift with it, which moves the dense output's interpolation points. The
+adaptive backward pass returns that sensitivity (``dL/dh``) so that autograd carries it into
+the initial step selection (:func:`ndestudio.core.solvers.fast.engine.initial_step`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from ndestudio.core.control import StopRequested
+from ndestudio.core.solvers.fast.mlp import FastMLP, Gradients, Record
+from ndestudio.core.solvers.fast.tableaus import Tableau
+from ndestudio.core.solvers.failure import SolverFailure
+from ndestudio.core.solvers.stats import Probe
+
+Tensor = torch.Tensor
+
+# torchdiffeq's step-size controller constants.
+_SAFETY, _IFACTOR, _DFACTOR = 0.9, 10.0, 0.2
+
+
+@dataclass
+class _Step:
+    """One accepted step: what the backward pass needs of it."""
+
+    t0: float
+    dt: float
+    t1: float
+    y0: Tensor
+    y1: Tensor
+    ks: list[Tensor]
+    records: list[Record]
+    outputs: list[tuple[int, float]] = field(default_factory=list)  # (output index, x)
+    # Adaptive methods: the stacked stages, the step in the state's dtype, and the dense
+    # output's mid-point and coefficients once an output time falls in the step.
+    k: Tensor | None = None
+    mid: Tensor | None = None
+    vectors: Tensor | None = None  # (5, *y0.shape): y0, y1, mid-point, f0, f1
+
+
+def _combine(y: Tensor, ks: list[Tensor], weights: tuple[float, ...], dt: float) -> Tensor:
+    """``y + dt * sum(w * k)`` over the non-zero weights, as a new tensor."""
+    out: Tensor | None = None
+    for k, w in zip(ks, weights, strict=False):
+        if w:
+            out = torch.add(y, k, alpha=w * dt) if out is None else out.add_(k, alpha=w * dt)
+    return y.clone() if out is None else out
+
+
+def _accumulate(into: list[Tensor | None], index: int, g: Tensor, scale: float) -> None:
+    current = into[index]
+    into[index] = g * scale if current is None else current.add_(g, alpha=scale)
+
+
+class _Solve:
+    """What fixed and adaptive solves share: the field, the tableau, counting, stopping."""
+
+    def __init__(self, mlp: FastMLP, tableau: Tableau, times: list[float], probe: Probe) -> None:
+        self.mlp = mlp
+        self.tableau = tableau
+        self.times = times
+        self.probe = probe
+        self.stats = probe.stats
+        self.steps: list[_Step] = []
+
+    def _check_stop(self) -> None:
+        if self.probe.stop_requested():
+            raise StopRequested
+
+    def _count_forward(self, evaluations: int) -> None:
+        if not self.stats.in_backward:
+            self.stats.nfe_forward += evaluations
+
+    def _evaluate(self, x: Tensor, keep: bool, records: list[Record]) -> Tensor:
+        if not keep:
+            return self.mlp(x)
+        out, record = self.mlp.keeping(x)
+        records.append(record)
+        return out
+
+    def _stage_adjoints(
+        self, step: _Step, kb: list[Tensor | None], gradients: Gradients, first: int
+    ) -> tuple[Tensor | None, list[Tensor]]:
+        """Back through stages ``stages - 1`` … 1 of ``step``, whose stage adjoints ``kb`` hold
+        every contribution from later use. Returns the sum of their input adjoints (each
+        stage input is ``y0 + …``) and each one's input adjoint, by stage."""
+        a = self.tableau.a
+        y0_bar: Tensor | None = None
+        inputs_bar: list[Tensor] = []
+        for i in range(len(a), 0, -1):
+            g = kb[i]
+            record = step.records[i - first]
+            y_bar = gradients.vjp(torch.zeros_like(step.y0) if g is None else g, record)
+            inputs_bar.append(y_bar)
+            y0_bar = y_bar.clone() if y0_bar is None else y0_bar.add_(y_bar)
+            for j, w in enumerate(a[i - 1]):
+                if w:
+                    _accumulate(kb, j, y_bar, w * step.dt)
+        self.stats.nfe_backward += len(a)
+        return y0_bar, inputs_bar[::-1]
+
+
+class FixedSolve(_Solve):
+    """euler, midpoint, rk4 on torchdiffeq's grid: ``step_size`` from ``t[0]``, the last point
+    moved onto ``t[-1]``; outputs interpolated linearly within a step."""
+
+    def __init__(
+        self,
+        mlp: FastMLP,
+        tableau: Tableau,
+        times: Tensor,
+        step_size: float,
+        probe: Probe,
+    ) -> None:
+        super().__init__(mlp, tableau, times.tolist(), probe)
+        start, end = times[0], times[-1]
+        count = torch.ceil((end - start) / step_size + 1).item()
+        grid = torch.arange(0, count, dtype=times.dtype, device=times.device) * step_size + start
+        grid[-1] = end
+        self.grid = grid.tolist()
+        self.dts = (grid[1:] - grid[:-1]).tolist()  # in the times' dtype, as torchdiffeq steps
+
+    def forward(self, y0: Tensor, keep: bool) -> list[Tensor]:
+        tableau, times = self.tableau, self.times
+        outs = [y0]
+        j = 1
+        y = y0
+        done = 0
+        try:
+            for n, dt in enumerate(self.dts):
+                self._check_stop()
+                t0, t1 = self.grid[n], self.grid[n + 1]
+                records: list[Record] = []
+                ks = [self._evaluate(y, keep, records)]
+                for row in tableau.a:
+                    ks.append(self._evaluate(_combine(y, ks, row, dt), keep, records))
+                self._count_forward(tableau.stages)
+                y1 = _combine(y, ks, tableau.b, dt)
+                step = _Step(t0, dt, t1, y, y1, ks, records) if keep else None
+                while j < len(times) and t1 >= times[j]:
+                    t = times[j]
+                    x = 0.0 if t == t0 else 1.0 if t == t1 else (t - t0) / (t1 - t0)
+                    outs.append(y if x == 0.0 else y1 if x == 1.0 else torch.lerp(y, y1, x))
+                    if step is not None:
+                        step.outputs.append((j, x))
+                    j += 1
+                if step is not None:
+                    self.steps.append(step)
+                y = y1
+                done += 1
+        finally:
+            if not self.stats.in_backward:
+                self.stats.add_steps(self.dts[:done], self.grid[:done])
+        return outs
+
+    def backward(self, g_out: Tensor, gradients: Gradients) -> Tensor:
+        """The adjoint of ``y0``; parameter gradients go into ``gradients``."""
+        tableau = self.tableau
+        y_bar = torch.zeros_like(g_out[0])
+        for step in reversed(self.steps):
+            self._check_stop()
+            end_bar = y_bar  # adjoint of the step's result
+            start_bar: Tensor | None = None
+            for j, x in step.outputs:
+                if x != 0.0:
+                    end_bar = end_bar + g_out[j] * x
+                if x != 1.0:
+                    part = g_out[j] * (1.0 - x)
+                    start_bar = part if start_bar is None else start_bar.add_(part)
+            kb: list[Tensor | None] = [None] * tableau.stages
+            for j, w in enumerate(tableau.b):
+                if w:
+                    kb[j] = end_bar * (w * step.dt)
+            stages_bar, _ = self._stage_adjoints(step, kb, gradients, first=0)
+            first_bar = gradients.vjp(
+                torch.zeros_like(step.y0) if kb[0] is None else kb[0], step.records[0]
+            )
+            self.stats.nfe_backward += 1
+            total = end_bar + first_bar
+            if stages_bar is not None:
+                total.add_(stages_bar)
+            if start_bar is not None:
+                total.add_(start_bar)
+            y_bar = total
+        return y_bar + g_out[0]
+
+
+def _rms(x: Tensor) -> float:
+    return torch.linalg.vector_norm(x).item() / math.sqrt(max(x.numel(), 1))
+
+
+def _torch_min(a: float, b: float) -> float:
+    """``torch.min`` of two scalars: NaN if either is."""
+    return math.nan if math.isnan(a) or math.isnan(b) else min(a, b)
+
+
+def _torch_max(a: float, b: float) -> float:
+    return math.nan if math.isnan(a) or math.isnan(b) else max(a, b)
+
+
+def _next_step(dt: float, ratio: float, order: int) -> float:
+    """torchdiffeq's ``_optimal_step_size``."""
+    if ratio == 0:
+        return dt * _IFACTOR
+    dfactor = 1.0 if ratio < 1 else _DFACTOR
+    return dt * _torch_min(_IFACTOR, _torch_max(_SAFETY / ratio ** (1.0 / order), dfactor))
+
+
+def _dense_weights(x: float) -> tuple[float, float, float, float, float]:
+    """Weights of y0, y1, the mid-point, dt·f0 and dt·f1 in torchdiffeq's quartic dense
+    output at ``x`` ∈ [0, 1] of a step."""
+    x2, x3, x4 = x * x, x**3, x**4
+    return (
+        1 - 11 * x2 + 18 * x3 - 8 * x4,
+        -5 * x2 + 14 * x3 - 8 * x4,
+        16 * x2 - 32 * x3 + 16 * x4,
+        x - 4 * x2 + 5 * x3 - 2 * x4,
+        x2 - 3 * x3 + 2 * x4,
+    )
+
+
+def _dense_slopes(x: float) -> tuple[float, float, float, float, float]:
+    """d/dx of :func:`_dense_weights`."""
+    x2, x3 = x * x, x**3
+    return (
+        -22 * x + 54 * x2 - 32 * x3,
+        -10 * x + 42 * x2 - 32 * x3,
+        32 * x - 96 * x2 + 64 * x3,
+        1 - 8 * x + 15 * x2 - 8 * x3,
+        2 * x - 9 * x2 + 8 * x3,
+    )
+
+
+class AdaptiveSolve(_Solve):
+    """dopri5, bosh3 with torchdiffeq's step-size control and dense output.
+
+    The steps are taken in torchdiffeq's arithmetic, bit for bit; the output times that fall
+    in a step are interpolated together, as one product of their weights and the step's
+    five dense-output vectors (y0, y1, the mid-point, dt·f0, dt·f1), which only rounds
+    differently from torchdiffeq's polynomial and moves no step.
+    """
+
+    def __init__(
+        self,
+        mlp: FastMLP,
+        tableau: Tableau,
+        times: Tensor,
+        probe: Probe,
+        *,
+        rtol: float,
+        atol: float,
+        min_step: float,
+        max_num_steps: int,
+    ) -> None:
+        super().__init__(mlp, tableau, times.double().tolist(), probe)
+        self.rtol, self.atol = rtol, atol
+        self.min_step, self.max_step = min_step, math.inf
+        self.max_num_steps = max_num_steps
+        self.first_accepted = False  # the first step tried was accepted: times follow h
+        self.first_step = math.nan
+        self._rows: list[Tensor] | None = None  # the tableau in the state's dtype
+        self._error: Tensor | None = None
+        self._mid: Tensor | None = None
+
+    def forward(self, y0: Tensor, f0: Tensor, h: float, keep: bool) -> Tensor:
+        """``y`` at every output time, (T, *y0.shape)."""
+        times, stats = self.times, self.stats
+        if not bool(torch.isfinite(y0).all()):
+            raise SolverFailure(f"non-finite values in state `y`: {y0}")
+        result = torch.empty(len(times), *y0.shape, dtype=y0.dtype, device=y0.device)
+        result[0] = y0
+        y, f, t_now, dt = y0, f0, times[0], h
+        last: _Step | None = None
+        attempts = 0
+        sizes: list[float] = []
+        starts: list[float] = []
+        try:
+            for j in range(1, len(times)):
+                target = times[j]
+                n_steps = 0
+                while target > t_now:
+                    if n_steps >= self.max_num_steps:
+                        raise SolverFailure(
+                            f"max_num_steps exceeded ({n_steps}>={self.max_num_steps})"
+                        )
+                    self._check_stop()
+                    if not math.isfinite(dt):
+                        dt = self.min_step
+                    dt = min(max(dt, self.min_step), self.max_step)
+                    if not t_now + dt > t_now:
+                        raise SolverFailure(f"underflow in dt {dt}")
+                    step, ratio = self._try_step(y, f, t_now, dt, keep)
+                    if ratio <= 1 or dt <= self.min_step:
+                        if attempts == 0:
+                            self.first_accepted = True
+                        if last is not None:
+                            self._interpolate(last, result)
+                        last = step
+                        if keep:
+                            self.steps.append(step)
+                        sizes.append(dt)
+                        starts.append(t_now)
+                        y, f, t_now = step.y1, step.ks[-1], step.t1
+                    elif not stats.in_backward:
+                        stats.rejected_steps += 1
+                    attempts += 1
+                    dt = _next_step(dt, ratio, self.tableau.order)
+                    dt = min(max(dt, self.min_step), self.max_step)
+                    n_steps += 1
+                assert last is not None
+                last.outputs.append((j, (target - last.t0) / (last.t1 - last.t0)))
+            assert last is not None
+            self._interpolate(last, result)
+        finally:
+            if not stats.in_backward:
+                stats.add_steps(sizes, starts)
+        return result
+
+    def _try_step(
+        self, y: Tensor, f: Tensor, t0: float, dt: float, keep: bool
+    ) -> tuple[_Step, float]:
+        """One Runge–Kutta step and its error ratio, in torchdiffeq's arithmetic (its stage
+        sums over a stacked ``k``, its step in the state's dtype): float32 solves then take
+        the very steps that torchdiffeq takes."""
+        tableau = self.tableau
+        dt_y = torch.tensor(dt, dtype=torch.float64, device=y.device).to(y.dtype)
+        if self._rows is None or self._rows[0].dtype != y.dtype:
+            self._cast_tableau(y)
+        rows, error_weights = self._rows, self._error
+        assert rows is not None and error_weights is not None
+        k = torch.empty(*f.shape, tableau.stages, dtype=y.dtype, device=y.device)
+        k[..., 0] = f
+        records: list[Record] = []
+        stage = y
+        for i, row in enumerate(rows):
+            stage = y + torch.sum(k[..., : i + 1] * (row * dt_y), dim=-1)
+            k[..., i + 1] = self._evaluate(stage, keep, records)
+        self._count_forward(len(rows))
+        error = torch.sum(k * (dt_y * error_weights), dim=-1)
+        tolerance = self.atol + self.rtol * torch.max(y.abs(), stage.abs())
+        ratio = (error / tolerance).abs().pow(2).mean().sqrt().abs().item()
+        ks = [k[..., j] for j in range(tableau.stages)]
+        step = _Step(t0, dt, t0 + dt, y, stage, ks, records)
+        step.k = k
+        return step, ratio
+
+    def _cast_tableau(self, y: Tensor) -> None:
+        def cast(values: tuple[float, ...]) -> Tensor:
+            return torch.tensor(values, dtype=torch.float64, device=y.device).to(y.dtype)
+
+        self._rows = [cast(row) for row in self.tableau.a]
+        self._error = cast(self.tableau.error)
+        self._mid = cast(self.tableau.mid)
+
+    def _interpolate(self, step: _Step, result: Tensor) -> None:
+        """Write the dense output of ``step`` at its output times into ``result``."""
+        if not step.outputs:
+            return
+        assert step.k is not None
+        mid = _combine(step.y0, step.ks, self.tableau.mid, step.dt)
+        step.mid = mid
+        vectors = torch.stack([step.y0, step.y1, mid, step.ks[0], step.ks[-1]])
+        step.vectors = vectors
+        weights = self._weights(step, _dense_weights)
+        first, count = step.outputs[0][0], len(step.outputs)
+        flat = (weights @ vectors.view(5, -1)).view(count, *step.y0.shape)
+        result[first : first + count] = flat
+
+    def _weights(self, step: _Step, of: Callable[[float], tuple[float, ...]]) -> Tensor:
+        """(outputs, 5) weights of the step's dense-output vectors, dt folded into those of
+        the slopes."""
+        dt = step.dt
+        rows = []
+        for _, x in step.outputs:
+            wy0, wy1, wmid, wf0, wf1 = of(x)
+            rows.append((wy0, wy1, wmid, wf0 * dt, wf1 * dt))
+        return torch.tensor(rows, dtype=step.y0.dtype, device=step.y0.device)
+
+    def backward(
+        self, g_out: Tensor, gradients: Gradients, h_needed: bool
+    ) -> tuple[Tensor, Tensor | None, float | None]:
+        """Adjoints of ``y0``, ``f0`` and the first step size (None where nothing depends on
+        it); parameter gradients go into ``gradients``."""
+        tableau = self.tableau
+        last_stage = tableau.stages - 1
+        y_bar = torch.zeros_like(g_out[0])
+        k_next: Tensor | None = None  # the adjoint of the next step's first stage
+        h_bar = 0.0
+        h_path = h_needed and self.first_accepted
+        for index in range(len(self.steps) - 1, -1, -1):
+            step = self.steps[index]
+            self._check_stop()
+            first = index == 0
+            kb: list[Tensor | None] = [None] * tableau.stages
+            kb[last_stage] = k_next
+            end_bar = y_bar  # adjoint of the step's result, the last stage's input
+            start_bar: Tensor | None = None
+            dt_bar = 0.0
+            if step.outputs:
+                assert step.vectors is not None and step.mid is not None
+                j0, count = step.outputs[0][0], len(step.outputs)
+                g = g_out[j0 : j0 + count].reshape(count, -1)
+                shape = step.y0.shape
+                adjoints = (self._weights(step, _dense_weights).t() @ g).view(5, *shape)
+                y0_part, y1_part, mid_part, f0_part, f1_part = adjoints.unbind(0)
+                end_bar = end_bar + y1_part
+                start_bar = y0_part + mid_part  # y0 directly and through the mid-point
+                for m, w in enumerate(tableau.mid):
+                    if w:
+                        _accumulate(kb, m, mid_part, w * step.dt)
+                _accumulate(kb, 0, f0_part, 1.0)
+                _accumulate(kb, last_stage, f1_part, 1.0)
+                if h_path:
+                    # Moving the step's times moves x = (t - t0) / (t1 - t0).
+                    slopes = self._weights(step, _dense_slopes)
+                    x_bar = ((slopes.t() @ g).view(5, *shape) * step.vectors).sum(dim=(1, 2))
+                    x_bars = x_bar.tolist()
+                    if first:  # t1 = t0 + h: dx/dh = -x / h, per output
+                        xs = torch.tensor(
+                            [-x / step.dt for _, x in step.outputs],
+                            dtype=g.dtype,
+                            device=g.device,
+                        )
+                        moved = ((slopes * xs[:, None]).t() @ g).view(5, *shape)
+                        dt_bar += float((moved * step.vectors).sum())
+                        # and h as the factor of the slopes and of the mid-point's sum
+                        direct = f0_part * step.ks[0] + f1_part * step.ks[-1]
+                        direct.add_(mid_part * (step.mid - step.y0))
+                        dt_bar += float(direct.sum()) / step.dt
+                    else:  # both ends move with h: dx/dh = -1 / dt
+                        h_bar -= sum(x_bars) / step.dt
+            # The last stage's input is the result: its adjoint joins that stage's product.
+            g_last = kb[last_stage]
+            y_last_bar = gradients.vjp(
+                torch.zeros_like(step.y0) if g_last is None else g_last, step.records[-1]
+            )
+            end_bar = end_bar + y_last_bar
+            kb[last_stage] = None
+            records_bar = self._fsal_stages(step, kb, end_bar, gradients)
+            total = records_bar[0]
+            if start_bar is not None:
+                total.add_(start_bar)
+            if h_path and first:
+                for i, y_bar_i in enumerate(records_bar[1], start=1):
+                    stage_input = step.records[i - 1][0]
+                    dt_bar += float((y_bar_i * (stage_input - step.y0)).sum()) / step.dt
+                h_bar += dt_bar
+            y_bar = total
+            k_next = kb[0]
+        h_grad = h_bar if h_path else None
+        return y_bar + g_out[0], k_next, h_grad
+
+    def _fsal_stages(
+        self, step: _Step, kb: list[Tensor | None], end_bar: Tensor, gradients: Gradients
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Back through the stage inputs of a first-same-as-last step: the last input (the
+        result) has adjoint ``end_bar``; the others get theirs from their evaluations.
+        Returns the adjoint of ``y0`` from them, and each stage input's adjoint (stage 1 …)."""
+        a = self.tableau.a
+        last = len(a)
+        inputs_bar: list[Tensor] = [end_bar]
+        y0_bar = end_bar.clone()
+        for j, w in enumerate(a[last - 1]):
+            if w:
+                _accumulate(kb, j, end_bar, w * step.dt)
+        for i in range(last - 1, 0, -1):
+            g = kb[i]
+            y_bar = gradients.vjp(
+                torch.zeros_like(step.y0) if g is None else g, step.records[i - 1]
+            )
+            inputs_bar.append(y_bar)
+            y0_bar.add_(y_bar)
+            for j, w in enumerate(a[i - 1]):
+                if w:
+                    _accumulate(kb, j, y_bar, w * step.dt)
+        self.stats.nfe_backward += last
+        return y0_bar, inputs_bar[::-1]
