@@ -298,7 +298,8 @@ def train(args: argparse.Namespace) -> int:
                         f"{what} {spec.name}: {spec.model.family.upper()} on "
                         f"'{spec.data.name}', {event.n_parameters} parameters, "
                         f"{event.n_train} train / {event.n_val} validation series, device "
-                        f"{event.device}, {event.dtype}; from iteration {start}; "
+                        f"{event.device}, {event.dtype}, engine {event.engine}; "
+                        f"from iteration {start}; "
                         f"checkpoint every {interval:g} s",
                         file=sys.stderr,
                     )

@@ -19,6 +19,7 @@ class Started:
     n_val: int
     iterations: int
     start_iteration: int = 0
+    engine: str = "torchdiffeq"  # what solves the training steps: fast, torchdiffeq, torchsde
 
 
 @dataclass(frozen=True)

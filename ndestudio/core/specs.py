@@ -30,6 +30,9 @@ GRADIENTS = ("backprop", "adjoint", "adjoint_seminorm", "reversible")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "step", "exponential")
 DTYPES = ("float32", "float64")
+# What solves an ODE or CDE: torchdiffeq, the fast engine (ndestudio.core.solvers.fast), or
+# "auto": the fast engine wherever it covers the model and solver.
+ENGINES = ("auto", "torchdiffeq", "fast")
 DATA_SOURCES = ("demo", "file", "dataset")
 # A data file's layout: "auto" picks by extension and header (a CSV with a 'series' column is
 # long form, one without it wide form).

@@ -41,6 +41,7 @@ def validate(spec: RunSpec) -> None:
     from ndestudio.core.budget import budget_problems
     from ndestudio.core.data.demos import DEMOS
     from ndestudio.core.solvers.catalog import check_solver
+    from ndestudio.core.solvers.fast import ENGINES, engine_problems
 
     p: list[str] = []
     m, s, d, t = spec.model, spec.solver, spec.data, spec.train
@@ -68,6 +69,9 @@ def validate(spec: RunSpec) -> None:
         sde_type = m.sde.sde_type if m.family == "sde" else None
         noise_type = m.sde.noise_type if m.family == "sde" else None
         p.extend(check_solver(m.family, s, sde_type=sde_type, noise_type=noise_type))
+    _choice(p, "solver engine", s.engine, ENGINES)
+    if s.engine == "fast":
+        p.extend(engine_problems(m.family, s, m.network))
 
     if d.source == "file":
         if not d.path:

@@ -18,8 +18,22 @@ def _weights(trainer: Trainer) -> list[torch.Tensor]:
     return [p.detach().clone() for p in trainer.params]
 
 
-def test_pause_holds_the_run_and_resume_continues():
-    trainer = Trainer(small_spec("ode", iterations=12, eval_every=100))
+ENGINES = ["torchdiffeq", "fast"]
+
+
+def _spec(engine: str, **train: object):
+    spec = small_spec("ode", **train)
+    spec.solver.engine = engine
+    return spec
+
+
+def _assert_engine(trainer: Trainer, engine: str) -> None:
+    assert trainer.stats.engine == engine  # the engine asked for is the one that ran
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_pause_holds_the_run_and_resume_continues(engine):
+    trainer = Trainer(_spec(engine, iterations=12, eval_every=100))
     control = TrainControl()
     seen: list[ev.Event] = []
     for event in trainer.run(control):
@@ -37,10 +51,12 @@ def test_pause_holds_the_run_and_resume_continues():
     assert kinds[kinds.index("Paused") + 1] == "Resumed"
     assert waited >= 0.35
     assert isinstance(seen[-1], ev.Finished) and seen[-1].iteration == 12
+    _assert_engine(trainer, engine)
 
 
-def test_stop_while_paused_stops():
-    trainer = Trainer(small_spec("ode", iterations=50))
+@pytest.mark.parametrize("engine", ENGINES)
+def test_stop_while_paused_stops(engine):
+    trainer = Trainer(_spec(engine, iterations=50))
     control = TrainControl()
     events = []
     for event in trainer.run(control):
@@ -50,11 +66,14 @@ def test_stop_while_paused_stops():
             threading.Timer(0.2, control.stop).start()
     assert isinstance(events[-2], ev.Paused)
     assert isinstance(events[-1], ev.Stopped) and events[-1].iteration == 2
+    _assert_engine(trainer, engine)
 
 
-def _stiff_trainer(gradient: str = "backprop", scale: float = 40.0, tol: float = 1e-12) -> Trainer:
+def _stiff_trainer(
+    gradient: str = "backprop", scale: float = 40.0, tol: float = 1e-12, engine: str = "auto"
+) -> Trainer:
     """An ODE whose vector field is made stiff: each adaptive solve takes seconds."""
-    spec = small_spec("ode", iterations=5, dtype="float64", batch_size=32)
+    spec = _spec(engine, iterations=5, dtype="float64", batch_size=32)
     spec.solver.rtol = spec.solver.atol = tol
     spec.solver.max_num_steps = 10_000_000
     spec.solver.gradient = gradient
@@ -82,35 +101,46 @@ def _stop_latency(trainer: Trainer, after: float) -> tuple[float, list[ev.Event]
     return time.perf_counter() - stamp["t"], events
 
 
-def test_stop_lands_inside_a_long_forward_solve():
-    trainer = _stiff_trainer()
+@pytest.mark.parametrize("engine", ENGINES)
+def test_stop_lands_inside_a_long_forward_solve(engine):
+    trainer = _stiff_trainer(engine=engine)
     before = _weights(trainer)
     latency, events = _stop_latency(trainer, after=0.5)
     assert isinstance(events[-1], ev.Stopped)
     assert not any(isinstance(e, ev.Step) for e in events)  # it was inside the first solve
     assert latency < 0.1
     assert all(torch.equal(a, b) for a, b in zip(before, _weights(trainer), strict=True))
+    _assert_engine(trainer, engine)
 
 
 @pytest.mark.parametrize(
-    ("gradient", "scale", "tol"),
-    # Through the solver only some evaluations carry a backward hook; the adjoint solves an
-    # ODE backwards. (Milder for backprop, whose forward pass must end first: ~2 s, then ~1 s.)
-    [("backprop", 15.0, 1e-10), ("adjoint", 40.0, 1e-12)],
+    ("gradient", "scale", "tol", "engine"),
+    # Through the solver only some evaluations carry a backward hook (torchdiffeq) or the
+    # backward pass goes step by step (fast); the adjoint solves an ODE backwards. (Milder
+    # for backprop, whose forward pass must end first: ~2 s.)
+    [
+        ("backprop", 15.0, 1e-10, "torchdiffeq"),
+        ("backprop", 15.0, 1e-10, "fast"),
+        ("adjoint", 40.0, 1e-12, "torchdiffeq"),
+    ],
 )
-def test_stop_lands_inside_the_backward_pass(gradient, scale, tol):
-    trainer = _stiff_trainer(gradient, scale, tol)
+def test_stop_lands_inside_the_backward_pass(gradient, scale, tol, engine):
+    trainer = _stiff_trainer(gradient, scale, tol, engine)
     control = TrainControl()
     stamp: dict[str, float] = {}
     original = trainer.stats.backward_phase
+    stats = trainer.stats
 
     def backward_phase():
-        # Stop 0.3 s into the first backward pass.
+        # Stop as soon as the first backward pass has made some products.
         def stop() -> None:
+            deadline = time.perf_counter() + 30
+            while stats.nfe_backward == 0 and time.perf_counter() < deadline:
+                time.sleep(0.001)
             stamp["t"] = time.perf_counter()
             control.stop()
 
-        threading.Timer(0.3, stop).start()
+        threading.Thread(target=stop, daemon=True).start()
         return original()
 
     trainer.stats.backward_phase = backward_phase  # type: ignore[method-assign]
@@ -121,10 +151,12 @@ def test_stop_lands_inside_the_backward_pass(gradient, scale, tol):
     assert trainer.stats.nfe_backward > 0  # the stop arrived during the backward pass
     assert latency < 0.1
     assert all(torch.equal(a, b) for a, b in zip(before, _weights(trainer), strict=True))
+    _assert_engine(trainer, engine)
 
 
-def test_run_goes_on_after_a_stop():
-    trainer = Trainer(small_spec("ode", iterations=6, eval_every=100))
+@pytest.mark.parametrize("engine", ENGINES)
+def test_run_goes_on_after_a_stop(engine):
+    trainer = Trainer(_spec(engine, iterations=6, eval_every=100))
     control = TrainControl()
     for event in trainer.run(control):
         if isinstance(event, ev.Step) and event.iteration == 2:
@@ -133,3 +165,4 @@ def test_run_goes_on_after_a_stop():
     events = list(trainer.run(TrainControl()))
     assert events[0].start_iteration == 2
     assert [e.iteration for e in events if isinstance(e, ev.Step)] == [3, 4, 5, 6]
+    _assert_engine(trainer, engine)

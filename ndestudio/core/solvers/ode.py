@@ -43,7 +43,9 @@ def solve_ode(
     if t.dim() == 2:
         if jump_t is not None or step_grid is not None or extra_adjoint_params:
             raise ValueError("per-series times take no jump_t, step_grid or extra parameters")
-        return solve_per_series(field, y0, t, spec, probe or Probe())
+        probe = probe or Probe()
+        probe.stats.engine = "torchdiffeq"
+        return solve_per_series(field, y0, t, spec, probe)
     return solve_on_grid(
         field,
         y0,

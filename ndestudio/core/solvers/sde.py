@@ -132,6 +132,7 @@ def solve_sde(
     the fields depend on besides their parameters (an encoder's context), for the adjoint.
     """
     probe = probe or Probe()
+    probe.stats.engine = "torchsde"
     wrapped = _InstrumentedSDE(sde, probe)
     ts = ts.to(dtype=y0.dtype, device=y0.device)
     dt = float(spec.step_size or 0.0)

@@ -21,6 +21,7 @@ from ndestudio.core.events import Snapshot
 from ndestudio.core.models import CDEDiscriminator, LatentSDE, NeuralCDE, NeuralODE, NeuralSDE
 from ndestudio.core.models.latent_sde import LatentOutput
 from ndestudio.core.solvers import Probe, path_coefficients
+from ndestudio.core.solvers.fast import planned_engine
 from ndestudio.core.specs import CDESpec, RunSpec
 from ndestudio.core.training.windows import window_at
 
@@ -117,6 +118,11 @@ class Task(ABC):
     def parameter_groups(self, lr: float) -> list[dict]:
         return [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": lr}]
 
+    def engine(self) -> str:
+        """The engine that solves this task's training steps (see ``SolverSpec.engine``)."""
+        m = self.spec.model
+        return planned_engine(m.family, self.spec.solver, m.network)
+
     def _seed(self, iteration: int) -> int:
         """The Brownian motion's seed for a training step: reproducible, new each step."""
         return (self.spec.train.seed * 1_000_003 + iteration) % 2**31
@@ -205,6 +211,10 @@ class ODETask(Task):
                 f"the training window ({window}) must be between 2 and the dataset's "
                 f"{len(self.data.times)} observation times"
             )
+
+    def engine(self) -> str:
+        m = self.spec.model
+        return planned_engine(m.family, self.spec.solver, m.network, own_times=self.irregular)
 
     def _prepare_validation(self) -> None:
         super()._prepare_validation()

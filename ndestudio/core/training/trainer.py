@@ -152,6 +152,7 @@ class Trainer:
             n_val=len(self.task.val_rows),
             iterations=total,
             start_iteration=self.iteration,
+            engine=self.task.engine(),
         )
         started = time.perf_counter()
         elapsed_before = self.history["wall_time"][-1] if self.history["wall_time"] else 0.0

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 from ndestudio.core.specs import (
     ACTIVATIONS,
     DTYPES,
+    ENGINES,
     FAMILIES,
     GAN_CONSTRAINTS,
     INTERPOLATIONS,
@@ -188,6 +189,14 @@ class ModelBuilderPanel(QWidget):
             "max steps", 1, 10**8, "Stop a solve that needs more steps than this (stiff dynamics)."
         )
         self.gradient = s.combo("Gradients", [], "How gradients are computed through the solve.")
+        self.engine = s.combo(
+            "Engine",
+            list(ENGINES),
+            "What solves ODEs and CDEs. fast: NDE Studio's own engine, 2–3× quicker at small "
+            "batches (neural ODEs with an MLP field; euler, midpoint, rk4, bosh3, dopri5; "
+            "backprop through the solver). torchdiffeq: every method and gradient. auto: fast "
+            "wherever it applies. The status bar says which one runs.",
+        )
         self.device = s.combo(  # filled by load: listing CUDA devices needs torch
             "Device", [], "auto uses the first CUDA device when there is one."
         )
@@ -250,6 +259,7 @@ class ModelBuilderPanel(QWidget):
             devices = device_choices() if core else [spec.train.device]
             set_combo(self.device, devices, spec.train.device)
             set_combo(self.dtype, list(DTYPES), spec.train.dtype)
+            set_combo(self.engine, list(ENGINES), so.engine)
             if core:
                 self._refresh_solver_choices(so.method, so.gradient)
             else:
@@ -291,6 +301,7 @@ class ModelBuilderPanel(QWidget):
         so.step_size = read_float(self.step_size)
         so.min_step = read_float(self.min_step)
         so.max_num_steps = self.max_steps.value()
+        so.engine = self.engine.currentText()
         spec.train.device = self.device.currentText()
         spec.train.dtype = self.dtype.currentText()
 
@@ -328,6 +339,7 @@ class ModelBuilderPanel(QWidget):
         family = self.family.currentText()
         self.cde_box.setVisible(family == "cde")
         self.sde_box.setVisible(family == "sde")
+        self.engine.setEnabled(family != "sde")  # (SDEs are torchsde's)
         if core:  # which solver fields apply is the catalog's to say (the panel is off till then)
             info = _solvers().methods_for(family).get(self.method.currentText())
             adaptive = bool(info and info.adaptive)

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 
 TEXT_INTERVAL_S = 0.5  # the rate and ETA texts change twice a second
 STATE_WORDS = {"running": "training", "stopping": "stopping…"}
+ENGINE_TIPS = {
+    "fast": "The fast engine solves and backpropagates the training steps (Solver ▸ Engine).",
+    "torchdiffeq": "torchdiffeq solves the training steps: the fast engine does not cover "
+    "this model or solver, or torchdiffeq was chosen (Solver ▸ Engine).",
+    "torchsde": "torchsde solves the training steps of SDE models.",
+}
 
 
 class RunStatus:
@@ -45,7 +51,8 @@ class RunStatus:
     def on_events(self, batch: list[ev.Event]) -> None:
         for event in batch:
             if isinstance(event, ev.Started):
-                self.device_label.setText(f"Device: {event.device}")
+                self.device_label.setText(f"Device: {event.device} · engine {event.engine}")
+                self.device_label.setToolTip(ENGINE_TIPS.get(event.engine, ""))
                 self._rate = (event.start_iteration, time.perf_counter())
                 self.ended = ""
             elif isinstance(event, ev.Paused):

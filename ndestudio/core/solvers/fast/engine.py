@@ -19,11 +19,20 @@ from ndestudio.core.solvers.fast.mlp import FastMLP, Gradients, mlp_problem
 from ndestudio.core.solvers.fast.rk import AdaptiveSolve, FixedSolve
 from ndestudio.core.solvers.fast.tableaus import TABLEAUS
 from ndestudio.core.solvers.stats import Probe
-from ndestudio.core.specs import NetworkSpec, SolverSpec
+from ndestudio.core.specs import ENGINES, NetworkSpec, SolverSpec
 
 Tensor = torch.Tensor
 
-ENGINES = ("auto", "torchdiffeq", "fast")
+__all__ = [
+    "ENGINES",
+    "FAST_METHODS",
+    "engine_problems",
+    "fast_applies",
+    "initial_step",
+    "planned_engine",
+    "solve_fast",
+]
+
 FAST_METHODS = tuple(TABLEAUS)
 _FAST_ACTIVATIONS = ("tanh", "softplus", "relu", "silu", "lipswish")
 
@@ -123,12 +132,14 @@ class _Counted:
 
 class _AdaptiveFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, solve: AdaptiveSolve, y0: Tensor, f0: Tensor, h: Tensor, *params: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(
+        ctx: Any, solve: AdaptiveSolve, y0: Tensor, f0: Tensor, h: Tensor, *params: Tensor
+    ) -> Tensor:
         ctx.solve = solve
         return solve.forward(y0, f0, solve.first_step, keep=True)
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         solve: AdaptiveSolve = ctx.solve
         ctx.solve = None  # the kept steps go as soon as they have been used
         gradients = Gradients(solve.mlp)
@@ -142,12 +153,12 @@ class _AdaptiveFunction(torch.autograd.Function):
 
 class _FixedFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, solve: FixedSolve, y0: Tensor, *params: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, solve: FixedSolve, y0: Tensor, *params: Tensor) -> Tensor:
         ctx.solve = solve
         return torch.stack(solve.forward(y0, keep=True))
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         solve: FixedSolve = ctx.solve
         ctx.solve = None
         gradients = Gradients(solve.mlp)

@@ -104,9 +104,7 @@ Record = tuple[Tensor, list[Tensor], list[Tensor], Tensor | None]
 activations whose derivative needs them) and the output of a final tanh."""
 
 
-_SIGMOID = _Activation(
-    torch.sigmoid, lambda g, z, h: torch.ops.aten.sigmoid_backward(g, h), False
-)
+_SIGMOID = _Activation(torch.sigmoid, lambda g, z, h: torch.ops.aten.sigmoid_backward(g, h), False)
 
 
 def _as_sigmoid_layers(
@@ -150,8 +148,8 @@ class FastMLP:
         if self.final_tanh:
             layers = layers[:-1]
         linears = [m for m in layers if isinstance(m, nn.Linear)]
-        self.weights = [m.weight for m in linears]
-        self.biases = [m.bias for m in linears]
+        self.weights: list[Tensor] = [m.weight for m in linears]
+        self.biases: list[Tensor] = [m.bias for m in linears]
         activations = [_activation_of(m) for m in layers[1::2]]
         self.activations: list[_Activation] = [a for a in activations if a is not None]
         if sigmoid_form and layers[1:2] and isinstance(layers[1], nn.Tanh):

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 import torch
 
 from ndestudio.core.control import StopRequested
+from ndestudio.core.solvers.failure import SolverFailure
 from ndestudio.core.solvers.fast.mlp import FastMLP, Gradients, Record
 from ndestudio.core.solvers.fast.tableaus import Tableau
-from ndestudio.core.solvers.failure import SolverFailure
 from ndestudio.core.solvers.stats import Probe
 
 Tensor = torch.Tensor
@@ -281,8 +281,6 @@ class AdaptiveSolve(_Solve):
     def forward(self, y0: Tensor, f0: Tensor, h: float, keep: bool) -> Tensor:
         """``y`` at every output time, (T, *y0.shape)."""
         times, stats = self.times, self.stats
-        if not bool(torch.isfinite(y0).all()):
-            raise SolverFailure(f"non-finite values in state `y`: {y0}")
         result = torch.empty(len(times), *y0.shape, dtype=y0.dtype, device=y0.device)
         result[0] = y0
         y, f, t_now, dt = y0, f0, times[0], h
@@ -305,6 +303,9 @@ class AdaptiveSolve(_Solve):
                     dt = min(max(dt, self.min_step), self.max_step)
                     if not t_now + dt > t_now:
                         raise SolverFailure(f"underflow in dt {dt}")
+                    if attempts == 0 and not bool(torch.isfinite(y0).all()):
+                        # (accepted states are finite: a non-finite one fails its error test)
+                        raise SolverFailure(f"non-finite values in state `y`: {y0}")
                     step, ratio = self._try_step(y, f, t_now, dt, keep)
                     if ratio <= 1 or dt <= self.min_step:
                         if attempts == 0:

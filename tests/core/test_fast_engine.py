@@ -1,0 +1,197 @@
+"""The fast engine computes what torchdiffeq computes: the same solution, gradients, steps and
+evaluation counts, the same failures; "auto" picks it only where it applies."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ndestudio.core import events as ev
+from ndestudio.core.models import VectorField
+from ndestudio.core.solvers import Probe, SolverFailure, SolveStats, solve_ode
+from ndestudio.core.solvers.fast import FAST_METHODS, planned_engine
+from ndestudio.core.specs import NetworkSpec, SolverSpec
+from ndestudio.core.training import Trainer
+from ndestudio.core.validation import validate
+from tests.conftest import small_spec
+
+TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
+CASES = [
+    (method, activation, final_tanh)
+    for method in FAST_METHODS
+    for activation, final_tanh in [("tanh", False), ("softplus", True), ("relu", False)]
+] + [("dopri5", "silu", False), ("midpoint", "lipswish", True), ("bosh3", "lipswish", False)]
+
+
+def _field(dtype: torch.dtype, activation: str, final_tanh: bool, time_input: bool = False):
+    torch.manual_seed(0)
+    network = NetworkSpec(
+        width=32, depth=2, activation=activation, final_tanh=final_tanh, time_input=time_input
+    )
+    field = VectorField(2, 2, network).to(dtype)
+    with torch.no_grad():  # a lively field: adaptive solvers reject steps
+        for p in field.parameters():
+            p.mul_(2.0)
+    return field
+
+
+def _solve(engine: str, method: str, dtype: torch.dtype, activation: str, final_tanh: bool):
+    field = _field(dtype, activation, final_tanh)
+    y0 = torch.randn(8, 2, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    y0.requires_grad_()
+    t = torch.linspace(0, 3, 10, dtype=dtype)
+    fixed = method in ("euler", "midpoint", "rk4")
+    spec = SolverSpec(
+        method=method,
+        rtol=1e-5,
+        atol=1e-7 if dtype == torch.float64 else 1e-6,
+        step_size=0.07 if fixed else None,
+        engine=engine,
+    )
+    stats = SolveStats()
+    ys = solve_ode(field, y0, t, spec, probe=Probe(stats))
+    loss = ys.pow(2).sum() + ys.sin().sum()
+    with stats.backward_phase():
+        loss.backward()
+    grads = [y0.grad] + [p.grad for p in field.parameters()]
+    return loss.detach(), grads, stats
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / a.norm().clamp_min(1e-300))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize(("method", "activation", "final_tanh"), CASES)
+def test_the_engines_agree(method, activation, final_tanh, dtype):
+    loss_a, grads_a, stats_a = _solve("torchdiffeq", method, dtype, activation, final_tanh)
+    loss_b, grads_b, stats_b = _solve("fast", method, dtype, activation, final_tanh)
+    assert (stats_a.engine, stats_b.engine) == ("torchdiffeq", "fast")
+    tol = TOLERANCE[dtype]
+    assert _relative(loss_a, loss_b) <= tol
+    for a, b in zip(grads_a, grads_b, strict=True):
+        assert _relative(a, b) <= tol
+    assert stats_b.nfe_forward == stats_a.nfe_forward
+    assert stats_b.nfe_backward == stats_a.nfe_backward > 0
+    assert stats_b.rejected_steps == stats_a.rejected_steps
+    assert stats_b.solves == stats_a.solves == 1
+    # The same accepted steps: adaptive solves follow torchdiffeq's arithmetic bit for bit.
+    assert torch.equal(stats_b.step_sizes(), stats_a.step_sizes())
+
+
+def test_adaptive_solves_reject_steps_in_these_cases():
+    _, _, stats = _solve("fast", "dopri5", torch.float64, "relu", False)
+    assert stats.rejected_steps > 0  # the case the step bookkeeping is for happened
+
+
+@pytest.mark.parametrize("method", FAST_METHODS)
+def test_solves_without_gradient_agree(method):
+    field = _field(torch.float64, "softplus", False)
+    y0 = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    t = torch.linspace(0, 2, 7, dtype=torch.float64)
+    out = {}
+    for engine in ("torchdiffeq", "fast"):
+        spec = SolverSpec(method=method, step_size=0.1, engine=engine)
+        stats = SolveStats()
+        with torch.no_grad():
+            out[engine] = (solve_ode(field, y0, t, spec, probe=Probe(stats)), stats)
+    (a, stats_a), (b, stats_b) = out["torchdiffeq"], out["fast"]
+    assert _relative(a, b) <= 1e-12
+    assert stats_b.engine == "fast" and stats_b.nfe_forward == stats_a.nfe_forward
+
+
+def _failure(engine: str, field: VectorField, y0: torch.Tensor, spec: SolverSpec) -> str:
+    spec.engine = engine
+    stats = SolveStats()
+    with pytest.raises(SolverFailure) as info:
+        solve_ode(field, y0, torch.linspace(0, 3, 4, dtype=y0.dtype), spec, probe=Probe(stats))
+    assert stats.engine == engine
+    return str(info.value)
+
+
+def test_failures_say_the_same_on_both_engines():
+    field = _field(torch.float64, "tanh", False)
+    y0 = torch.randn(4, 2, dtype=torch.float64)
+    few = SolverSpec(method="dopri5", rtol=1e-9, atol=1e-9, max_num_steps=3)
+    messages = {_failure(e, field, y0, few) for e in ("torchdiffeq", "fast")}
+    assert messages == {"max_num_steps exceeded (3>=3)"}
+
+    with torch.no_grad():  # a field that is NaN everywhere: the step size underflows
+        next(field.parameters()).fill_(float("nan"))
+    spec = SolverSpec(method="bosh3")
+    messages = {_failure(e, field, y0, spec) for e in ("torchdiffeq", "fast")}
+    assert messages == {"underflow in dt 0.0"}
+
+    field = _field(torch.float64, "tanh", False)
+    y0[0, 0] = float("inf")  # (a non-finite state makes the first step size NaN first)
+    messages = {_failure(e, field, y0, SolverSpec()) for e in ("torchdiffeq", "fast")}
+    assert messages == {"underflow in dt 0.0"}
+
+
+def test_auto_picks_the_fast_engine_where_it_applies():
+    y0 = torch.randn(4, 2)
+    t = torch.linspace(0, 1, 5)
+    cases = [
+        (_field(torch.float32, "tanh", False), t, SolverSpec(), "fast"),
+        (_field(torch.float32, "tanh", False, time_input=True), t, SolverSpec(), "torchdiffeq"),
+        (_field(torch.float32, "tanh", False), t, SolverSpec(gradient="adjoint"), "torchdiffeq"),
+        (_field(torch.float32, "tanh", False), t, SolverSpec(method="heun3"), "torchdiffeq"),
+        (_field(torch.float32, "tanh", False), t.expand(4, 5), SolverSpec(), "torchdiffeq"),
+        (_field(torch.float32, "tanh", False), t, SolverSpec(engine="torchdiffeq"), "torchdiffeq"),
+    ]
+    for field, times, spec, expected in cases:
+        if spec.method == "heun3":
+            spec.step_size = 0.1
+        stats = SolveStats()
+        solve_ode(field, y0, times, spec, probe=Probe(stats))
+        assert stats.engine == expected, (spec, times.shape)
+
+
+def test_the_planned_engine_is_the_one_that_runs():
+    for family, engine in [("ode", "fast"), ("cde", "torchdiffeq"), ("sde", "torchsde")]:
+        spec = small_spec(family, iterations=1, eval_every=100)
+        assert planned_engine(family, spec.solver, spec.model.network) == engine
+        trainer = Trainer(spec)
+        events = list(trainer.run())
+        started = events[0]
+        assert isinstance(started, ev.Started) and started.engine == engine
+        assert trainer.stats.engine == engine
+
+
+def test_asking_for_the_fast_engine_where_it_cannot_run_is_refused_by_name():
+    spec = small_spec("ode")
+    spec.solver.engine = "fast"
+    spec.solver.gradient = "adjoint"
+    with pytest.raises(ValueError, match="fast engine backpropagates through the solver"):
+        validate(spec)
+    spec = small_spec("cde")
+    spec.solver.engine = "fast"
+    with pytest.raises(ValueError, match="fast engine solves neural ODEs, not CDEs"):
+        validate(spec)
+    spec = small_spec("ode")
+    spec.solver.engine = "quick"
+    refused = "solver engine must be one of auto, torchdiffeq, fast; got 'quick'"
+    with pytest.raises(ValueError, match=refused):
+        validate(spec)
+
+
+def test_checkpoints_carry_over_between_engines(tmp_path):
+    """Half a run on one engine, the rest on the other: the run the other engine alone makes."""
+
+    def spec(engine: str, iterations: int):
+        s = small_spec("ode", iterations=iterations, eval_every=100, dtype="float64")
+        s.solver.engine = engine
+        return s
+
+    straight = Trainer(spec("torchdiffeq", 8))
+    list(straight.run())
+    first = Trainer(spec("fast", 4))
+    list(first.run())
+    assert first.stats.engine == "fast"
+    first.save(tmp_path / "half.pt")
+    second = Trainer.from_checkpoint(tmp_path / "half.pt")
+    second.spec.solver.engine = "torchdiffeq"
+    second.spec.train.iterations = 8
+    list(second.run())
+    assert second.stats.engine == "torchdiffeq"
+    assert list(second.history["loss"]) == pytest.approx(list(straight.history["loss"]), rel=1e-9)
