@@ -1,27 +1,27 @@
-"""Milliseconds per training step of a neural ODE: torchdiffeq alone, NDE Studio's Trainer, and
-candidate engines for a faster one, side by side in one run (issue 14).
+"""Milliseconds per training step of a neural ODE on NDE Studio's two engines, torchdiffeq
+alone, and diffrax when it is importable, side by side in one run (issue 14).
 
 The problem is issue 14's: an MLP 2-64-64-2 with tanh, 20 output times over [0, 5], one step =
 forward solve + backward + Adam, batch 16, 64 and 1024, solved with midpoint (95 fixed steps,
-so that every output time falls on a step; the issue's 100 put them between steps) and dopri5
-(rtol = atol = 1e-3). The runs are interleaved step by step (``--steps`` each,
-after ``--warmup``), so that machine noise hits all of them; medians are printed.
+so that every output time falls on a step) and dopri5 (rtol = atol = 1e-3). The runs are
+interleaved step by step (``--steps`` each, after ``--warmup``), so that machine noise hits
+all of them; medians are printed.
 
-- ``torchdiffeq``: a bare loop, ``torchdiffeq.odeint`` and ``torch.optim.Adam``;
-- ``trainer``: NDE Studio's ``Trainer`` on the spiral demo of the same size (its
-  instrumentation: stop checks, exact backward counts, gradient norms, step statistics);
-- ``script``: the TorchScript solver that ``export`` writes (``core/export/script_solvers.py``,
-  step for step torchdiffeq's arithmetic), with the scripted MLP, backpropagated through: a
-  candidate fast engine (no per-operation Python in the solver loop);
-- ``fused``: midpoint only, ``fused_candidate.py``: both loops in TorchScript with a
-  hand-written backward pass (no autograd tape), its gradient checked against torchdiffeq's in
-  float64 first;
-- ``diffrax``: JAX's diffrax with ``jax.jit``, when it is importable (not a dependency; the
-  benchmark says when it is skipped).
+- ``torchdiffeq``: a bare loop, ``torchdiffeq.odeint`` on the MLP and ``torch.optim.Adam``;
+- ``fast``: the same loop and the same MLP (a ``VectorField``), solved by the solver layer's
+  fast engine (``SolverSpec(engine="fast")``): same problem, same evaluations;
+- ``trainer-torchdiffeq``, ``trainer-fast``: NDE Studio's ``Trainer`` on the spiral demo of
+  the same size on each engine (its instrumentation included: stop checks, exact backward
+  counts, gradient norms, step statistics);
+- ``diffrax``: JAX's diffrax with ``jax.jit`` (not a dependency: ``pip install jax equinox
+  optax diffrax``); the benchmark says when it is skipped.
+
+Before timing, the fast engine's loss and gradients are checked against torchdiffeq's in
+float64, and its first step is timed (the engine compiles nothing: no stall before training).
 
     python benchmarks/engine_speed.py [--batches 16,64,1024] [--steps 20] [--warmup 3]
 
-It ends with one line per solver and batch: ``dopri5 batch 64 script vs torchdiffeq: 1.52x``.
+It ends with one line per solver and batch: ``dopri5 batch 64 fast vs torchdiffeq: 2.71x``.
 """
 
 from __future__ import annotations
@@ -30,181 +30,109 @@ import argparse
 import statistics
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ndestudio.core.models import VectorField  # noqa: E402
+from ndestudio.core.solvers import Probe, SolveStats, solve_ode  # noqa: E402
+from ndestudio.core.specs import NetworkSpec, SolverSpec  # noqa: E402
+
 T_END, N_TIMES, WIDTH = 5.0, 20, 64
-NFE: dict[str, int] = {}  # forward evaluations of each run's last step (adaptive runs differ)
+NFE: dict[str, tuple[int, int]] = {}  # (forward, backward) evaluations of each run's last step
 SOLVERS = {
     "midpoint": {"method": "midpoint", "step_size": T_END / 95},
     "dopri5": {"method": "dopri5", "rtol": 1e-3, "atol": 1e-3},
 }
 
 
-def mlp() -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(2, WIDTH), nn.Tanh(), nn.Linear(WIDTH, WIDTH), nn.Tanh(), nn.Linear(WIDTH, 2)
-    )
+def vector_field(dtype: torch.dtype = torch.float32) -> VectorField:
+    torch.manual_seed(0)
+    return VectorField(2, 2, NetworkSpec(width=WIDTH, depth=2, activation="tanh")).to(dtype)
 
 
-def spiral_batch(batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Initial states, times and targets of a damped spiral (the data do not change the cost)."""
+def spiral_batch(
+    batch: int, dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Initial states, times and targets (T, batch, 2) of a damped spiral."""
     g = torch.Generator().manual_seed(0)
-    t = torch.linspace(0.0, T_END, N_TIMES)
-    y0 = torch.randn(batch, 2, generator=g)
-    a = torch.tensor([[-0.1, 2.0], [-2.0, -0.1]])
-    target = torch.stack([y0 @ torch.linalg.matrix_exp(a * s).T for s in t], dim=1)
+    t = torch.linspace(0.0, T_END, N_TIMES, dtype=dtype)
+    y0 = torch.randn(batch, 2, generator=g, dtype=dtype)
+    a = torch.tensor([[-0.1, 2.0], [-2.0, -0.1]], dtype=dtype)
+    target = torch.stack([y0 @ torch.linalg.matrix_exp(a * s).T for s in t])
     return y0, t, target
+
+
+def solver_spec(solver: str, engine: str) -> SolverSpec:
+    options = SOLVERS[solver]
+    return SolverSpec(
+        method=str(options["method"]),
+        rtol=float(options.get("rtol", 1e-3)),
+        atol=float(options.get("atol", 1e-3)),
+        step_size=options.get("step_size"),  # type: ignore[arg-type]
+        engine=engine,
+    )
 
 
 def torchdiffeq_step(batch: int, solver: str) -> Callable[[], None]:
     from torchdiffeq import odeint
 
-    net = mlp()
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    field = vector_field()
+    optimizer = torch.optim.Adam(field.parameters(), lr=1e-3)
     y0, t, target = spiral_batch(batch)
     options = dict(SOLVERS[solver])
-    method = options.pop("method")
-    kwargs = {"rtol": options["rtol"], "atol": options["atol"]} if "rtol" in options else {}
+    method = str(options.pop("method"))
+    kwargs: dict = {"rtol": options["rtol"], "atol": options["atol"]} if "rtol" in options else {}
     if "step_size" in options:
         kwargs["options"] = {"step_size": options["step_size"]}
-
     calls = [0]
 
-    def field(_t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def f(_t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         calls[0] += 1
-        return net(y)
+        return field(_t, y)
 
     def step() -> None:
         calls[0] = 0
         optimizer.zero_grad(set_to_none=True)
-        pred = odeint(field, y0, t, method=method, **kwargs).transpose(0, 1)
-        (pred - target).pow(2).mean().backward()
+        (odeint(f, y0, t, method=method, **kwargs) - target).pow(2).mean().backward()
         optimizer.step()
-        NFE["torchdiffeq"] = calls[0]
+        NFE["torchdiffeq"] = (calls[0], -1)
 
     return step
 
 
-class _Solve(nn.Module):
-    """The scripted solver's entry point (TorchScript compiles what ``forward`` calls)."""
-
-    def __init__(self, solver: nn.Module) -> None:
-        super().__init__()
-        self.solver = solver
-
-    def forward(self, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        empty: list[torch.Tensor] = []
-        return self.solver.solve(y0, t, empty, None)[0]
-
-
-def script_step(batch: int, solver: str) -> Callable[[], None] | None:
-    from ndestudio.core.export.script_fields import MLPField
-    from ndestudio.core.export.script_solvers import ODESolver
-
-    net = mlp()
-    options = SOLVERS[solver]
-    module = ODESolver(
-        MLPField(net, False),
-        options["method"],
-        rtol=float(options.get("rtol", 1e-3)),
-        atol=float(options.get("atol", 1e-3)),
-        step_size=float(options.get("step_size", 0.0)),
-        min_step=0.0,
-        max_num_steps=2**31 - 1,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scripted = torch.jit.script(_Solve(module))
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+def fast_step(batch: int, solver: str) -> Callable[[], None]:
+    field = vector_field()
+    optimizer = torch.optim.Adam(field.parameters(), lr=1e-3)
     y0, t, target = spiral_batch(batch)
+    spec = solver_spec(solver, "fast")
+    stats = SolveStats()
 
     def step() -> None:
+        stats.reset()
         optimizer.zero_grad(set_to_none=True)
-        pred = scripted(y0, t)
-        (pred.transpose(0, 1) - target).pow(2).mean().backward()
+        ys = solve_ode(field, y0, t, spec, probe=Probe(stats))
+        with stats.backward_phase():
+            (ys - target).pow(2).mean().backward()
         optimizer.step()
-
-    try:
-        step()
-    except RuntimeError as exc:  # e.g. a solver that writes its stages in place
-        print(f"    (script, {solver}: cannot backpropagate: {str(exc).splitlines()[0][:160]})")
-        return None
-    return step
-
-
-def fused_step(batch: int, solver: str) -> Callable[[], None] | None:
-    if solver != "midpoint":
-        return None
-    from benchmarks.fused_candidate import FusedMidpoint
-
-    net = mlp()
-    weights = [
-        p for layer in net if isinstance(layer, nn.Linear) for p in (layer.weight, layer.bias)
-    ]
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    y0, _, target = spiral_batch(batch)
-    n = round(T_END / float(SOLVERS["midpoint"]["step_size"]))
-    every = n // (N_TIMES - 1)
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        pred = FusedMidpoint.apply(y0, T_END / n, n, every, *weights)
-        (pred - target).pow(2).mean().backward()
-        optimizer.step()
+        assert stats.engine == "fast"
+        NFE["fast"] = (stats.nfe_forward, stats.nfe_backward)
 
     return step
 
 
-def check_fused() -> str:
-    """The fused candidate's loss and gradient against torchdiffeq's, in float64."""
-    from torchdiffeq import odeint
-
-    from benchmarks.fused_candidate import FusedMidpoint
-
-    net = mlp().double()
-    weights = [
-        p for layer in net if isinstance(layer, nn.Linear) for p in (layer.weight, layer.bias)
-    ]
-    y0, _, target = (x.double() for x in spiral_batch(16))
-    t = torch.linspace(0.0, T_END, N_TIMES, dtype=torch.float64)  # (not float32's, rounded)
-    n = round(T_END / float(SOLVERS["midpoint"]["step_size"]))
-    h = T_END / n
-    pred = odeint(lambda _t, y: net(y), y0, t, method="midpoint", options={"step_size": h})
-    loss = (pred.transpose(0, 1) - target).pow(2).mean()
-    grads = torch.autograd.grad(loss, weights)
-    fused = (FusedMidpoint.apply(y0, h, n, n // (N_TIMES - 1), *weights) - target).pow(2).mean()
-    fused_grads = torch.autograd.grad(fused, weights)
-    gap = max(float((a - b).norm() / a.norm()) for a, b in zip(grads, fused_grads, strict=True))
-    loss_gap = abs(loss.item() - fused.item()) / loss.item()
-    return f"fused vs torchdiffeq in float64: loss {loss_gap:.1e}, gradients {gap:.1e} relative"
-
-
-def trainer_step(batch: int, solver: str) -> Callable[[], None]:
-    from ndestudio.core.specs import (
-        DataSpec,
-        ModelSpec,
-        NetworkSpec,
-        RunSpec,
-        SolverSpec,
-        TrainSpec,
-    )
+def trainer_step(batch: int, solver: str, engine: str) -> Callable[[], None]:
+    from ndestudio.core import events as ev
+    from ndestudio.core.specs import DataSpec, ModelSpec, RunSpec, TrainSpec
     from ndestudio.core.training import Trainer
 
-    options = SOLVERS[solver]
     spec = RunSpec(
         model=ModelSpec(family="ode", network=NetworkSpec(width=WIDTH, depth=2, activation="tanh")),
-        solver=SolverSpec(
-            method=str(options["method"]),
-            rtol=float(options.get("rtol", 1e-3)),
-            atol=float(options.get("atol", 1e-3)),
-            step_size=options.get("step_size"),  # type: ignore[arg-type]
-        ),
+        solver=solver_spec(solver, engine),
         data=DataSpec(
             name="spiral",
             n_series=max(batch + 1, 8),
@@ -215,13 +143,14 @@ def trainer_step(batch: int, solver: str) -> Callable[[], None]:
         train=TrainSpec(iterations=10**9, batch_size=batch, lr=1e-3, eval_every=10**9, threads=1),
     )
     run = Trainer(spec).run()
+    name = f"trainer-{engine}"
+    started = next(run)
+    assert isinstance(started, ev.Started) and started.engine == engine, started
 
     def step() -> None:
-        from ndestudio.core import events as ev
-
         for event in run:
             if isinstance(event, ev.Step):
-                NFE["trainer"] = event.nfe_forward
+                NFE[name] = (event.nfe_forward, event.nfe_backward)
                 return
 
     return step
@@ -264,7 +193,7 @@ def diffrax_step(batch: int, solver: str) -> Callable[[], None] | None:
             stepsize_controller=controller,
             max_steps=100_000,
         )
-        return jnp.mean((jnp.transpose(sol.ys, (1, 0, 2)) - target) ** 2)
+        return jnp.mean((sol.ys - target) ** 2)
 
     optim = optax.adam(1e-3)
     state = [model, optim.init(eqx.filter(model, eqx.is_array))]
@@ -282,29 +211,51 @@ def diffrax_step(batch: int, solver: str) -> Callable[[], None] | None:
     return step
 
 
+def check_fast() -> str:
+    """The fast engine's loss and gradients against torchdiffeq's, in float64."""
+    worst = 0.0
+    for solver in SOLVERS:
+        results = []
+        for engine in ("torchdiffeq", "fast"):
+            field = vector_field(torch.float64)
+            y0, t, target = spiral_batch(16, torch.float64)
+            loss = (solve_ode(field, y0, t, solver_spec(solver, engine)) - target).pow(2).mean()
+            results.append([loss.detach(), *torch.autograd.grad(loss, list(field.parameters()))])
+        for a, b in zip(*results, strict=True):
+            worst = max(worst, float((a - b).norm() / a.norm()))
+    return f"fast vs torchdiffeq, float64 (midpoint, dopri5): loss, gradients {worst:.1e} relative"
+
+
+def first_step_ms() -> float:
+    """The first training step of a new fast-engine run (nothing to compile or warm)."""
+    step = fast_step(64, "dopri5")
+    start = time.perf_counter()
+    step()
+    return 1000 * (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", default="16,64,1024")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
     torch.set_num_threads(1)
-    print(check_fused())
+    print(check_fast())
+    print(f"first step of a new fast-engine run (dopri5, batch 64): {first_step_ms():.0f} ms")
     summary = []
     for solver in SOLVERS:
         for batch in (int(b) for b in args.batches.split(",")):
+            NFE.clear()
             runs: dict[str, Callable[[], None]] = {
                 "torchdiffeq": torchdiffeq_step(batch, solver),
-                "trainer": trainer_step(batch, solver),
+                "fast": fast_step(batch, solver),
+                "trainer-torchdiffeq": trainer_step(batch, solver, "torchdiffeq"),
+                "trainer-fast": trainer_step(batch, solver, "fast"),
             }
-            for name, candidate in (
-                ("script", script_step(batch, solver)),
-                ("fused", fused_step(batch, solver)),
-                ("diffrax", jax_run := diffrax_step(batch, solver)),
-            ):
-                if candidate is not None:
-                    runs[name] = candidate
+            jax_run = diffrax_step(batch, solver)
+            if jax_run is not None:
+                runs["diffrax"] = jax_run
             for run in runs.values():
                 for _ in range(args.warmup):
                     run()
@@ -315,19 +266,26 @@ def main() -> None:
                     run()
                     seconds[name].append(time.perf_counter() - start)
             ms = {name: 1000 * statistics.median(s) for name, s in seconds.items()}
-            shown = "  ".join(f"{name} {value:7.1f}" for name, value in ms.items())
+            shown = "  ".join(f"{name} {value:6.1f}" for name, value in ms.items())
             print(f"{solver:8s} batch {batch:5d}  ms/step: {shown}", flush=True)
-            if solver == "dopri5":  # (the Trainer trains on its demo: its steps may differ)
-                nfe = ", ".join(f"{name} {count}" for name, count in NFE.items())
-                print(f"    forward evaluations in the last step: {nfe}")
+            counts = ", ".join(
+                f"{name} {f}" + (f"/{b}" if b >= 0 else "") for name, (f, b) in NFE.items()
+            )
+            print(f"    evaluations forward/backward in the last step: {counts}")
             if jax_run is None:
                 print("    (diffrax skipped: jax, equinox, optax and diffrax are not installed)")
-            for name in runs:
-                if name != "torchdiffeq":
-                    summary.append(
-                        f"{solver} batch {batch} {name} vs torchdiffeq: "
-                        f"{ms['torchdiffeq'] / ms[name]:.2f}x"
-                    )
+            summary.append(
+                f"{solver} batch {batch} trainer-fast vs trainer-torchdiffeq: "
+                f"{ms['trainer-torchdiffeq'] / ms['trainer-fast']:.2f}x"
+            )
+            if "diffrax" in ms:
+                summary.append(
+                    f"{solver} batch {batch} fast vs diffrax: {ms['diffrax'] / ms['fast']:.2f}x"
+                    " (above 1: faster than diffrax)"
+                )
+            summary.append(
+                f"{solver} batch {batch} fast vs torchdiffeq: {ms['torchdiffeq'] / ms['fast']:.2f}x"
+            )
     print("\n".join(summary))
 
 

@@ -142,7 +142,7 @@ class _AdaptiveFunction(torch.autograd.Function):
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         solve: AdaptiveSolve = ctx.solve
         ctx.solve = None  # the kept steps go as soon as they have been used
-        gradients = Gradients(solve.mlp)
+        gradients = Gradients(solve.mlp, g.shape[1])
         y0_bar, f0_bar, h_bar = solve.backward(g, gradients, bool(ctx.needs_input_grad[3]))
         h_grad = None
         h = solve.first_step
@@ -161,7 +161,7 @@ class _FixedFunction(torch.autograd.Function):
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         solve: FixedSolve = ctx.solve
         ctx.solve = None
-        gradients = Gradients(solve.mlp)
+        gradients = Gradients(solve.mlp, g.shape[1])
         y0_bar = solve.backward(g, gradients)
         return (None, y0_bar, *gradients.result())
 

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ndestudio.core.solvers.fast import scripted
+
 if TYPE_CHECKING:
     from ndestudio.core.models.mlp import VectorField
 
@@ -26,13 +28,14 @@ Tensor = torch.Tensor
 @dataclass(frozen=True)
 class _Activation:
     forward: Callable[[Tensor], Tensor]
-    # (grad of the output, pre-activation, output) -> grad of the pre-activation
-    backward: Callable[[Tensor, Tensor, Tensor], Tensor]
-    keeps_input: bool  # whether the backward needs the pre-activation
+    code: int  # its derivative in :func:`ndestudio.core.solvers.fast.scripted.mlp_vjp`
+    keeps_input: bool = False  # whether the derivative needs the pre-activation
+    beta: float = 1.0  # (softplus)
+    threshold: float = 20.0
 
 
-def _lipswish_backward(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
-    return torch.ops.aten.silu_backward(g * 0.909, z)
+def _lipswish(z: Tensor) -> Tensor:
+    return 0.909 * F.silu(z)
 
 
 @cache
@@ -41,35 +44,21 @@ def _activations() -> dict[type[nn.Module], _Activation]:
     from ndestudio.core.models.mlp import LipSwish
 
     return {
-        nn.Tanh: _Activation(torch.tanh, _tanh_backward, False),
-        nn.ReLU: _Activation(torch.relu, _relu_backward, False),
-        nn.SiLU: _Activation(F.silu, _silu_backward, True),
-        LipSwish: _Activation(_lipswish, _lipswish_backward, True),
+        nn.Tanh: _Activation(torch.tanh, scripted.TANH),
+        nn.ReLU: _Activation(torch.relu, scripted.RELU),
+        nn.SiLU: _Activation(F.silu, scripted.SILU, keeps_input=True),
+        LipSwish: _Activation(_lipswish, scripted.LIPSWISH, keeps_input=True),
     }
 
 
-def _tanh_backward(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
-    return torch.ops.aten.tanh_backward(g, h)
-
-
-def _relu_backward(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
-    return torch.ops.aten.threshold_backward(g, h, 0)
-
-
-def _silu_backward(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
-    return torch.ops.aten.silu_backward(g, z)
-
-
-def _lipswish(z: Tensor) -> Tensor:
-    return 0.909 * F.silu(z)
-
-
 def _softplus_activation(module: nn.Softplus) -> _Activation:
-    beta, threshold = module.beta, module.threshold
+    beta, threshold = float(module.beta), float(module.threshold)
     return _Activation(
         lambda z: F.softplus(z, beta, threshold),
-        lambda g, z, h: torch.ops.aten.softplus_backward(g, z, beta, threshold),
-        True,
+        scripted.SOFTPLUS,
+        keeps_input=True,
+        beta=beta,
+        threshold=threshold,
     )
 
 
@@ -99,12 +88,13 @@ def mlp_problem(field: nn.Module) -> str | None:
     return None
 
 
-Record = tuple[Tensor, list[Tensor], list[Tensor], Tensor | None]
-"""What one evaluation keeps: its input, the hidden activations, their pre-activations (for
-activations whose derivative needs them) and the output of a final tanh."""
+Record = list[Tensor]
+"""What one evaluation keeps: ``[x, h_1 … h_n, (z_1 … z_n,) (out)]``, its input, the hidden
+activations, their pre-activations (for activations whose derivative needs them) and the
+output of a final tanh."""
 
 
-_SIGMOID = _Activation(torch.sigmoid, lambda g, z, h: torch.ops.aten.sigmoid_backward(g, h), False)
+_SIGMOID = _Activation(torch.sigmoid, scripted.SIGMOID)
 
 
 def _as_sigmoid_layers(
@@ -173,60 +163,45 @@ class FastMLP:
         return torch.tanh(out) if self.final_tanh else out
 
     def keeping(self, x: Tensor) -> tuple[Tensor, Record]:
-        """The output at ``x`` and what :meth:`vjp` needs of this evaluation."""
-        hidden: list[Tensor] = []
+        """The output at ``x`` and what a product at this evaluation needs."""
+        record = [x]
         pre: list[Tensor] = []
         h = x
         for wt, b, act in zip(self.weights_t, self.biases, self.activations, strict=False):
             z = torch.addmm(b, h, wt)
             h = act.forward(z)
-            hidden.append(h)
+            record.append(h)
             if act.keeps_input:
                 pre.append(z)
+        record += pre
         out = torch.addmm(self.biases[-1], h, self.weights_t[-1])
         if self.final_tanh:
             out = torch.tanh(out)
-            return out, (x, hidden, pre, out)
-        return out, (x, hidden, pre, None)
+            record.append(out)
+        return out, record
 
 
 class Gradients:
-    """Parameter gradients accumulated over the evaluations of one backward pass; biases as
-    running sums over the batch rows, summed once at the end."""
+    """Parameter gradients accumulated over the products of one backward pass (biases as
+    running sums over the batch rows, summed at the end), and the arguments the scripted
+    products take (:mod:`ndestudio.core.solvers.fast.scripted`)."""
 
-    def __init__(self, mlp: FastMLP) -> None:
+    def __init__(self, mlp: FastMLP, rows: int) -> None:
         self.mlp = mlp
         self.weights = [torch.zeros_like(w) for w in mlp.weights]
-        self.bias_rows: list[Tensor | None] = [None] * len(mlp.biases)
+        self.bias_rows = [b.new_zeros(rows, b.shape[0]) for b in mlp.biases]
+        act = mlp.activations[0] if mlp.activations else _SIGMOID
+        self.options = (act.code, act.keeps_input, mlp.final_tanh, act.beta, act.threshold)
 
     def vjp(self, g: Tensor, record: Record) -> Tensor:
         """``g``ᵀ ∂f/∂x at the evaluation ``record``, adding ``g``ᵀ ∂f/∂θ to the gradients."""
-        mlp = self.mlp
-        x, hidden, pre, out = record
-        if out is not None:
-            g = torch.ops.aten.tanh_backward(g, out)
-        pre_index = len(pre)
-        for layer in range(len(mlp.weights) - 1, -1, -1):
-            below = hidden[layer - 1] if layer > 0 else x
-            self.weights[layer].addmm_(g.t(), below)
-            rows = self.bias_rows[layer]
-            if rows is None:
-                self.bias_rows[layer] = g.clone()
-            else:
-                rows.add_(g)
-            g = g.mm(mlp.weights[layer])
-            if layer > 0:
-                act = mlp.activations[layer - 1]
-                z = g
-                if act.keeps_input:
-                    pre_index -= 1
-                    z = pre[pre_index]
-                g = act.backward(g, z, hidden[layer - 1])
-        return g
+        return scripted.compiled().mlp_vjp(
+            g, record, self.mlp.weights, self.weights, self.bias_rows, *self.options
+        )
 
     def result(self) -> list[Tensor]:
         """The gradients in the order of :attr:`FastMLP.parameters`."""
         out: list[Tensor] = []
-        for w, rows, b in zip(self.weights, self.bias_rows, self.mlp.biases, strict=True):
-            out += [w, torch.zeros_like(b) if rows is None else rows.sum(0)]
+        for w, rows in zip(self.weights, self.bias_rows, strict=True):
+            out += [w, rows.sum(0)]
         return out

@@ -18,6 +18,7 @@ the initial step selection (:func:`ndestudio.core.solvers.fast.engine.initial_st
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,11 +26,14 @@ import torch
 
 from ndestudio.core.control import StopRequested
 from ndestudio.core.solvers.failure import SolverFailure
+from ndestudio.core.solvers.fast import scripted
 from ndestudio.core.solvers.fast.mlp import FastMLP, Gradients, Record
 from ndestudio.core.solvers.fast.tableaus import Tableau
 from ndestudio.core.solvers.stats import Probe
 
 Tensor = torch.Tensor
+
+STEPS_PER_CALL = 8  # fixed steps per scripted backward call: a stop lands between calls
 
 # torchdiffeq's step-size controller constants.
 _SAFETY, _IFACTOR, _DFACTOR = 0.9, 10.0, 0.2
@@ -50,6 +54,7 @@ class _Step:
     # Adaptive methods: the stacked stages, the step in the state's dtype, and the dense
     # output's mid-point and coefficients once an output time falls in the step.
     k: Tensor | None = None
+    dt_y: float = math.nan  # dt rounded to the state's dtype, as torchdiffeq steps with it
     mid: Tensor | None = None
     vectors: Tensor | None = None  # (5, *y0.shape): y0, y1, mid-point, f0, f1
 
@@ -94,26 +99,9 @@ class _Solve:
         records.append(record)
         return out
 
-    def _stage_adjoints(
-        self, step: _Step, kb: list[Tensor | None], gradients: Gradients, first: int
-    ) -> tuple[Tensor | None, list[Tensor]]:
-        """Back through stages ``stages - 1`` … 1 of ``step``, whose stage adjoints ``kb`` hold
-        every contribution from later use. Returns the sum of their input adjoints (each
-        stage input is ``y0 + …``) and each one's input adjoint, by stage."""
-        a = self.tableau.a
-        y0_bar: Tensor | None = None
-        inputs_bar: list[Tensor] = []
-        for i in range(len(a), 0, -1):
-            g = kb[i]
-            record = step.records[i - first]
-            y_bar = gradients.vjp(torch.zeros_like(step.y0) if g is None else g, record)
-            inputs_bar.append(y_bar)
-            y0_bar = y_bar.clone() if y0_bar is None else y0_bar.add_(y_bar)
-            for j, w in enumerate(a[i - 1]):
-                if w:
-                    _accumulate(kb, j, y_bar, w * step.dt)
-        self.stats.nfe_backward += len(a)
-        return y0_bar, inputs_bar[::-1]
+    def _scripted(self, gradients: Gradients) -> tuple:
+        """The MLP arguments of the scripted backward loops."""
+        return (self.mlp.weights, gradients.weights, gradients.bias_rows, *gradients.options)
 
 
 class FixedSolve(_Solve):
@@ -170,35 +158,40 @@ class FixedSolve(_Solve):
         return outs
 
     def backward(self, g_out: Tensor, gradients: Gradients) -> Tensor:
-        """The adjoint of ``y0``; parameter gradients go into ``gradients``."""
+        """The adjoint of ``y0``; parameter gradients go into ``gradients``. Runs a few steps
+        per scripted call (:data:`STEPS_PER_CALL`), checking for a stop between calls."""
         tableau = self.tableau
-        y_bar = torch.zeros_like(g_out[0])
-        for step in reversed(self.steps):
-            self._check_stop()
-            end_bar = y_bar  # adjoint of the step's result
-            start_bar: Tensor | None = None
+        records = [record for step in self.steps for record in step.records]
+        out_start, out_index, out_x = [0], [], []
+        for step in self.steps:
             for j, x in step.outputs:
-                if x != 0.0:
-                    end_bar = end_bar + g_out[j] * x
-                if x != 1.0:
-                    part = g_out[j] * (1.0 - x)
-                    start_bar = part if start_bar is None else start_bar.add_(part)
-            kb: list[Tensor | None] = [None] * tableau.stages
-            for j, w in enumerate(tableau.b):
-                if w:
-                    kb[j] = end_bar * (w * step.dt)
-            stages_bar, _ = self._stage_adjoints(step, kb, gradients, first=0)
-            first_bar = gradients.vjp(
-                torch.zeros_like(step.y0) if kb[0] is None else kb[0], step.records[0]
+                out_index.append(j)
+                out_x.append(x)
+            out_start.append(len(out_index))
+        dts = [step.dt for step in self.steps]
+        a = [list(row) for row in tableau.a]
+        b = list(tableau.b)
+        mlp_args = self._scripted(gradients)
+        y_bar = torch.zeros_like(g_out[0])
+        hi = len(self.steps)
+        while hi > 0:
+            self._check_stop()
+            lo = max(0, hi - STEPS_PER_CALL)
+            y_bar = scripted.compiled().fixed_backward(
+                g_out, y_bar, records, dts, out_start, out_index, out_x, lo, hi, a, b, *mlp_args
             )
-            self.stats.nfe_backward += 1
-            total = end_bar + first_bar
-            if stages_bar is not None:
-                total.add_(stages_bar)
-            if start_bar is not None:
-                total.add_(start_bar)
-            y_bar = total
+            self.stats.nfe_backward += (hi - lo) * tableau.stages
+            hi = lo
         return y_bar + g_out[0]
+
+
+def _rounded(x: float, dtype: torch.dtype) -> float:
+    """``x`` rounded to ``dtype`` (a Python float: a tensor scalar costs two operations)."""
+    if dtype == torch.float64:
+        return x
+    if dtype == torch.float32:
+        return struct.unpack("f", struct.pack("f", x))[0]
+    return torch.tensor(x, dtype=torch.float64).to(dtype).item()
 
 
 def _rms(x: Tensor) -> float:
@@ -340,7 +333,7 @@ class AdaptiveSolve(_Solve):
         sums over a stacked ``k``, its step in the state's dtype): float32 solves then take
         the very steps that torchdiffeq takes."""
         tableau = self.tableau
-        dt_y = torch.tensor(dt, dtype=torch.float64, device=y.device).to(y.dtype)
+        dt_y = _rounded(dt, y.dtype)
         if self._rows is None or self._rows[0].dtype != y.dtype:
             self._cast_tableau(y)
         rows, error_weights = self._rows, self._error
@@ -356,9 +349,9 @@ class AdaptiveSolve(_Solve):
         error = torch.sum(k * (dt_y * error_weights), dim=-1)
         tolerance = self.atol + self.rtol * torch.max(y.abs(), stage.abs())
         ratio = (error / tolerance).abs().pow(2).mean().sqrt().abs().item()
-        ks = [k[..., j] for j in range(tableau.stages)]
-        step = _Step(t0, dt, t0 + dt, y, stage, ks, records)
+        step = _Step(t0, dt, t0 + dt, y, stage, [k[..., 0], k[..., -1]], records)
         step.k = k
+        step.dt_y = dt_y
         return step, ratio
 
     def _cast_tableau(self, y: Tensor) -> None:
@@ -373,8 +366,8 @@ class AdaptiveSolve(_Solve):
         """Write the dense output of ``step`` at its output times into ``result``."""
         if not step.outputs:
             return
-        assert step.k is not None
-        mid = _combine(step.y0, step.ks, self.tableau.mid, step.dt)
+        assert step.k is not None and self._mid is not None
+        mid = step.y0 + torch.sum(step.k * (self._mid * step.dt_y), dim=-1)
         step.mid = mid
         vectors = torch.stack([step.y0, step.y1, mid, step.ks[0], step.ks[-1]])
         step.vectors = vectors
@@ -404,6 +397,8 @@ class AdaptiveSolve(_Solve):
         k_next: Tensor | None = None  # the adjoint of the next step's first stage
         h_bar = 0.0
         h_path = h_needed and self.first_accepted
+        rows = [list(row) for row in tableau.a]
+        mlp_args = self._scripted(gradients)
         for index in range(len(self.steps) - 1, -1, -1):
             step = self.steps[index]
             self._check_stop()
@@ -447,48 +442,18 @@ class AdaptiveSolve(_Solve):
                     else:  # both ends move with h: dx/dh = -1 / dt
                         h_bar -= sum(x_bars) / step.dt
             # The last stage's input is the result: its adjoint joins that stage's product.
-            g_last = kb[last_stage]
-            y_last_bar = gradients.vjp(
-                torch.zeros_like(step.y0) if g_last is None else g_last, step.records[-1]
+            total, inputs_bar, k_first_bar = scripted.compiled().stages_backward(
+                kb, end_bar, step.records, 0, rows, step.dt, True, *mlp_args
             )
-            end_bar = end_bar + y_last_bar
-            kb[last_stage] = None
-            records_bar = self._fsal_stages(step, kb, end_bar, gradients)
-            total = records_bar[0]
+            self.stats.nfe_backward += len(rows)
             if start_bar is not None:
                 total.add_(start_bar)
             if h_path and first:
-                for i, y_bar_i in enumerate(records_bar[1], start=1):
+                for i, y_bar_i in enumerate(inputs_bar, start=1):
                     stage_input = step.records[i - 1][0]
                     dt_bar += float((y_bar_i * (stage_input - step.y0)).sum()) / step.dt
                 h_bar += dt_bar
             y_bar = total
-            k_next = kb[0]
+            k_next = k_first_bar
         h_grad = h_bar if h_path else None
         return y_bar + g_out[0], k_next, h_grad
-
-    def _fsal_stages(
-        self, step: _Step, kb: list[Tensor | None], end_bar: Tensor, gradients: Gradients
-    ) -> tuple[Tensor, list[Tensor]]:
-        """Back through the stage inputs of a first-same-as-last step: the last input (the
-        result) has adjoint ``end_bar``; the others get theirs from their evaluations.
-        Returns the adjoint of ``y0`` from them, and each stage input's adjoint (stage 1 …)."""
-        a = self.tableau.a
-        last = len(a)
-        inputs_bar: list[Tensor] = [end_bar]
-        y0_bar = end_bar.clone()
-        for j, w in enumerate(a[last - 1]):
-            if w:
-                _accumulate(kb, j, end_bar, w * step.dt)
-        for i in range(last - 1, 0, -1):
-            g = kb[i]
-            y_bar = gradients.vjp(
-                torch.zeros_like(step.y0) if g is None else g, step.records[i - 1]
-            )
-            inputs_bar.append(y_bar)
-            y0_bar.add_(y_bar)
-            for j, w in enumerate(a[i - 1]):
-                if w:
-                    _accumulate(kb, j, y_bar, w * step.dt)
-        self.stats.nfe_backward += last
-        return y0_bar, inputs_bar[::-1]
