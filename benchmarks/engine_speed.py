@@ -16,10 +16,14 @@ all of them; medians are printed.
 - ``diffrax``: JAX's diffrax with ``jax.jit`` (not a dependency: ``pip install jax equinox
   optax diffrax``); the benchmark says when it is skipped.
 
-Before timing, the fast engine's loss and gradients are checked against torchdiffeq's in
-float64, and its first step is timed (the engine compiles nothing: no stall before training).
+Before timing, the first step of a fast-engine run is timed (in a new process it compiles the
+scripted backward loops: the stall before training starts), and the fast engine's loss and
+gradients are checked against torchdiffeq's in float64.
 
-    python benchmarks/engine_speed.py [--batches 16,64,1024] [--steps 20] [--warmup 3]
+    python benchmarks/engine_speed.py [--batches 16,64,1024] [--steps 20] [--warmup 3] [--compile]
+
+``--compile`` also times ``torch.compile`` on one midpoint step's forward pass (the stall an
+interactive app would see before its first step), against eager.
 
 It ends with one line per solver and batch: ``dopri5 batch 64 fast vs torchdiffeq: 2.71x``.
 """
@@ -226,12 +230,41 @@ def check_fast() -> str:
     return f"fast vs torchdiffeq, float64 (midpoint, dopri5): loss, gradients {worst:.1e} relative"
 
 
-def first_step_ms() -> float:
-    """The first training step of a new fast-engine run (nothing to compile or warm)."""
-    step = fast_step(64, "dopri5")
+def first_steps_ms() -> tuple[float, float]:
+    """The first training step of the first fast-engine run in a process (which compiles the
+    scripted backward loops) and of a second run."""
+    times = []
+    for _ in range(2):
+        step = fast_step(64, "dopri5")
+        start = time.perf_counter()
+        step()
+        times.append(1000 * (time.perf_counter() - start))
+    return times[0], times[1]
+
+
+def compile_seconds() -> tuple[float, float, float]:
+    """``torch.compile`` of one midpoint step's forward pass (batch 64): seconds to the first
+    result, then ms per 95 steps eager and compiled."""
+    field = vector_field()
+
+    def midpoint(y: torch.Tensor, dt: float) -> torch.Tensor:
+        return y + dt * field(None, y + 0.5 * dt * field(None, y))  # type: ignore[arg-type]
+
+    y0 = spiral_batch(64)[0]
     start = time.perf_counter()
-    step()
-    return 1000 * (time.perf_counter() - start)
+    compiled = torch.compile(midpoint)
+    with torch.no_grad():
+        compiled(y0, 0.05)
+        first = time.perf_counter() - start
+        per = []
+        for f in (midpoint, compiled):
+            begin = time.perf_counter()
+            for _ in range(5):
+                y = y0
+                for _ in range(95):
+                    y = f(y, 0.05)
+            per.append(1000 * (time.perf_counter() - begin) / 5)
+    return first, per[0], per[1]
 
 
 def main() -> None:
@@ -239,10 +272,23 @@ def main() -> None:
     parser.add_argument("--batches", default="16,64,1024")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--compile", action="store_true", help="also time torch.compile on a midpoint step"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.compile:
+        first, eager, fast = compile_seconds()
+        print(
+            f"torch.compile, one midpoint step (forward, batch 64): {first:.1f} s to the first "
+            f"result; 95 steps {eager:.2f} ms eager, {fast:.2f} ms compiled"
+        )
+    cold, warm = first_steps_ms()
+    print(
+        f"first step of a fast-engine run (dopri5, batch 64): {cold:.0f} ms in a new process "
+        f"(compiling the scripted loops), {warm:.0f} ms after"
+    )
     print(check_fast())
-    print(f"first step of a new fast-engine run (dopri5, batch 64): {first_step_ms():.0f} ms")
     summary = []
     for solver in SOLVERS:
         for batch in (int(b) for b in args.batches.split(",")):

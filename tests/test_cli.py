@@ -40,6 +40,7 @@ def test_train_writes_checkpoint_and_metrics(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "12/12 loss" in result.stderr and "ETA" in result.stderr
+    assert "engine fast;" in result.stderr  # the engine that runs is named
     ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
     assert ckpt.iteration == 12 and ckpt.spec.train.iterations == 12
     rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))

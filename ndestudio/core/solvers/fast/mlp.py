@@ -146,6 +146,19 @@ class FastMLP:
             self.weights, self.biases = _as_sigmoid_layers(self.weights, self.biases)
             self.activations = [_SIGMOID] * len(self.activations)
         self.weights_t = [w.t() for w in self.weights]
+        # Detached for the scripted loops: TorchScript specialises on requires_grad.
+        self.detached = [w.detach() for w in self.weights]
+        self._weights_t = [w.t() for w in self.detached]
+        self._biases = [b.detach() for b in self.biases]
+        act = self.activations[0] if self.activations else _SIGMOID
+        # The activation's arguments to the scripted loops (ndestudio.core.solvers.fast.scripted)
+        self.options = (act.code, act.keeps_input, self.final_tanh, act.beta, act.threshold)
+
+    @property
+    def forward_args(self) -> tuple:
+        """The arguments of :func:`~ndestudio.core.solvers.fast.scripted.mlp_forward` after
+        its input."""
+        return (self._weights_t, self._biases, *self.options)
 
     @property
     def parameters(self) -> list[Tensor]:
@@ -190,13 +203,12 @@ class Gradients:
         self.mlp = mlp
         self.weights = [torch.zeros_like(w) for w in mlp.weights]
         self.bias_rows = [b.new_zeros(rows, b.shape[0]) for b in mlp.biases]
-        act = mlp.activations[0] if mlp.activations else _SIGMOID
-        self.options = (act.code, act.keeps_input, mlp.final_tanh, act.beta, act.threshold)
+        self.options = mlp.options
 
     def vjp(self, g: Tensor, record: Record) -> Tensor:
         """``g``ᵀ ∂f/∂x at the evaluation ``record``, adding ``g``ᵀ ∂f/∂θ to the gradients."""
         return scripted.compiled().mlp_vjp(
-            g, record, self.mlp.weights, self.weights, self.bias_rows, *self.options
+            g, record, self.mlp.detached, self.weights, self.bias_rows, *self.options
         )
 
     def result(self) -> list[Tensor]:

@@ -101,7 +101,7 @@ class _Solve:
 
     def _scripted(self, gradients: Gradients) -> tuple:
         """The MLP arguments of the scripted backward loops."""
-        return (self.mlp.weights, gradients.weights, gradients.bias_rows, *gradients.options)
+        return (self.mlp.detached, gradients.weights, gradients.bias_rows, *gradients.options)
 
 
 class FixedSolve(_Solve):
@@ -332,27 +332,26 @@ class AdaptiveSolve(_Solve):
         """One Runge–Kutta step and its error ratio, in torchdiffeq's arithmetic (its stage
         sums over a stacked ``k``, its step in the state's dtype): float32 solves then take
         the very steps that torchdiffeq takes."""
-        tableau = self.tableau
         dt_y = _rounded(dt, y.dtype)
         if self._rows is None or self._rows[0].dtype != y.dtype:
             self._cast_tableau(y)
-        rows, error_weights = self._rows, self._error
-        assert rows is not None and error_weights is not None
-        k = torch.empty(*f.shape, tableau.stages, dtype=y.dtype, device=y.device)
-        k[..., 0] = f
-        records: list[Record] = []
-        stage = y
-        for i, row in enumerate(rows):
-            stage = y + torch.sum(k[..., : i + 1] * (row * dt_y), dim=-1)
-            k[..., i + 1] = self._evaluate(stage, keep, records)
-        self._count_forward(len(rows))
-        error = torch.sum(k * (dt_y * error_weights), dim=-1)
-        tolerance = self.atol + self.rtol * torch.max(y.abs(), stage.abs())
-        ratio = (error / tolerance).abs().pow(2).mean().sqrt().abs().item()
+        assert self._rows is not None and self._error is not None
+        k, stage, ratio, records = scripted.compiled().adaptive_step(
+            y.detach(),
+            f.detach(),
+            dt_y,
+            self._rows,
+            self._error,
+            self.rtol,
+            self.atol,
+            *self.mlp.forward_args,
+            keep,
+        )
+        self._count_forward(len(self._rows))
         step = _Step(t0, dt, t0 + dt, y, stage, [k[..., 0], k[..., -1]], records)
         step.k = k
         step.dt_y = dt_y
-        return step, ratio
+        return step, ratio.item()
 
     def _cast_tableau(self, y: Tensor) -> None:
         def cast(values: tuple[float, ...]) -> Tensor:

@@ -11,6 +11,7 @@ activations, their pre-activations when the activation's derivative needs them, 
 output of a final tanh (see :mod:`ndestudio.core.solvers.fast.mlp`).
 """
 
+import warnings
 from functools import cache
 from typing import Any
 
@@ -19,6 +20,90 @@ from torch import Tensor
 
 # Activation codes, written as literals in the scripted code (TorchScript reads no globals).
 TANH, RELU, SILU, LIPSWISH, SOFTPLUS, SIGMOID = 0, 1, 2, 3, 4, 5
+
+
+def mlp_forward(
+    x: Tensor,
+    weights_t: list[Tensor],
+    biases: list[Tensor],
+    act: int,
+    keeps_pre: bool,
+    final_tanh: bool,
+    beta: float,
+    threshold: float,
+    keep: bool,
+) -> tuple[Tensor, list[Tensor]]:
+    """The MLP at ``x`` (the very operations of its ``nn`` modules) and, with ``keep``, its
+    record."""
+    record: list[Tensor] = [x] if keep else []
+    pre: list[Tensor] = []
+    h = x
+    layers = len(weights_t)
+    for layer in range(layers - 1):
+        z = torch.addmm(biases[layer], h, weights_t[layer])
+        if act == 5:  # sigmoid
+            h = torch.sigmoid(z)
+        elif act == 0:  # tanh
+            h = torch.tanh(z)
+        elif act == 1:  # relu
+            h = torch.relu(z)
+        elif act == 2:  # silu
+            h = torch.nn.functional.silu(z)
+        elif act == 3:  # lipswish
+            h = 0.909 * torch.nn.functional.silu(z)
+        else:
+            h = torch.nn.functional.softplus(z, beta, threshold)
+        if keep:
+            record.append(h)
+            if keeps_pre:
+                pre.append(z)
+    out = torch.addmm(biases[layers - 1], h, weights_t[layers - 1])
+    if final_tanh:
+        out = torch.tanh(out)
+    if keep:
+        record.extend(pre)
+        if final_tanh:
+            record.append(out)
+    return out, record
+
+
+def adaptive_step(
+    y: Tensor,
+    f: Tensor,
+    dt: float,
+    rows: list[Tensor],
+    error_weights: Tensor,
+    rtol: float,
+    atol: float,
+    weights_t: list[Tensor],
+    biases: list[Tensor],
+    act: int,
+    keeps_pre: bool,
+    final_tanh: bool,
+    beta: float,
+    threshold: float,
+    keep: bool,
+) -> tuple[Tensor, Tensor, Tensor, list[list[Tensor]]]:
+    """One first-same-as-last Runge–Kutta step of size ``dt`` (rounded to the state's dtype)
+    from ``y`` (batch, C) with ``f = f(y)``, in torchdiffeq's arithmetic: its stacked stages
+    ``k`` (batch, C, stages), its result, its error ratio and, with ``keep``, the records of
+    its evaluations."""
+    k = torch.empty(y.shape[0], y.shape[1], len(rows) + 1, dtype=y.dtype, device=y.device)
+    k[:, :, 0] = f
+    records: list[list[Tensor]] = []
+    stage = y
+    for i in range(len(rows)):
+        stage = y + torch.sum(k[:, :, : i + 1] * (rows[i] * dt), dim=-1)
+        out, record = mlp_forward(
+            stage, weights_t, biases, act, keeps_pre, final_tanh, beta, threshold, keep
+        )
+        k[:, :, i + 1] = out
+        if keep:
+            records.append(record)
+    error = torch.sum(k * (error_weights * dt), dim=-1)
+    tolerance = atol + rtol * torch.max(y.abs(), stage.abs())
+    ratio = (error / tolerance).pow(2).mean().sqrt()
+    return k, stage, ratio, records
 
 
 def mlp_vjp(
@@ -207,13 +292,32 @@ def fixed_backward(
     return y_bar
 
 
+def _unoptimised(function: Any) -> Any:
+    """``function`` run without the graph executor's optimisations: they rewrite ``addmm`` as
+    ``mm`` + ``add``, which rounds differently from ``nn.Linear`` and would move float32
+    adaptive steps off torchdiffeq's."""
+
+    def run(*args: Any) -> Any:
+        with torch.jit.optimized_execution(False):
+            return function(*args)
+
+    return run
+
+
 @cache
 def compiled() -> Any:
-    """The scripted loops, compiled on first use (~0.3 s, once per process)."""
+    """The scripted loops, compiled on first use (once per process). TorchScript is
+    deprecated in torch 2.13 (it warns), but these compile in ~0.05 s where ``torch.compile``
+    took 15 s for one midpoint step's forward pass on a 2-core machine (3.6 s with its
+    on-disk cache warm; ``benchmarks/engine_speed.py --compile``): too long a stall for an
+    interactive app."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
 
-    class Loops:
-        mlp_vjp = torch.jit.script(mlp_vjp)
-        stages_backward = torch.jit.script(stages_backward)
-        fixed_backward = torch.jit.script(fixed_backward)
+        class Loops:
+            adaptive_step = staticmethod(_unoptimised(torch.jit.script(adaptive_step)))
+            mlp_vjp = torch.jit.script(mlp_vjp)
+            stages_backward = torch.jit.script(stages_backward)
+            fixed_backward = torch.jit.script(fixed_backward)
 
     return Loops
