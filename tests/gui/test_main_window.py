@@ -10,7 +10,7 @@ import torch
 from pyqtgraph.exporters import CSVExporter, Exporter, ImageExporter
 
 from ndestudio.core.presets import preset
-from ndestudio.core.specs import RunSpec
+from ndestudio.core.specs import ENGINES, RunSpec
 from tests.conftest import small_spec
 
 
@@ -112,6 +112,31 @@ def test_model_builder_enables_only_what_applies(make_window):
     assert panel.problems.text() == ""
     for widget in (panel.family, panel.width_box, panel.method, panel.gradient, panel.device):
         assert widget.toolTip()
+
+
+def test_the_engine_is_chosen_in_the_builder_and_named_in_the_status_bar(make_window, qtbot):
+    window = make_window(_gui_spec("ode"))
+    panel = window.model_panel
+    assert [panel.engine.itemText(i) for i in range(panel.engine.count())] == list(ENGINES)
+    assert panel.engine.currentText() == "auto" and panel.engine.toolTip()
+    panel.engine.setCurrentText("fast")
+    panel.gradient.setCurrentText("adjoint")
+    assert "fast engine backpropagates through the solver" in panel.problems.text()
+    panel.engine.setCurrentText("torchdiffeq")
+    assert panel.problems.text() == ""
+    assert window.session.spec.solver.engine == "torchdiffeq"
+    panel.gradient.setCurrentText("backprop")
+    panel.engine.setCurrentText("auto")
+    window.train()
+    label = window.run_status.device_label
+    qtbot.waitUntil(lambda: "engine fast" in label.text(), timeout=60_000)
+    assert label.text().startswith("Device: cpu") and label.toolTip()
+    _stop(window, qtbot)
+    panel.engine.setCurrentText("torchdiffeq")
+    window.train()
+    qtbot.waitUntil(lambda: "engine torchdiffeq" in label.text(), timeout=60_000)
+    _stop(window, qtbot)
+    assert window.session.trainer.stats.engine == "torchdiffeq"
 
 
 def test_family_switch_offers_matching_demos_and_solvers(make_window):

@@ -11,6 +11,8 @@ take the same steps.
 import torch
 from torch import Tensor, nn
 
+from ndestudio.core.solvers.fast.tableaus import TABLEAUS
+
 FIXED_ODE_METHODS = ("euler", "midpoint", "rk4")
 ADAPTIVE_ODE_METHODS = ("dopri5",)
 
@@ -19,33 +21,11 @@ ADAPTIVE_ODE_METHODS = ("dopri5",)
 
 # Dormand–Prince 5(4), as torchdiffeq's Dopri5Solver: stage times, stage weights, error weights
 # and the weights of the mid-point used by the dense output.
-DOPRI5_ALPHA = [1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0]
-DOPRI5_BETA = [
-    [1 / 5],
-    [3 / 40, 9 / 40],
-    [44 / 45, -56 / 15, 32 / 9],
-    [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
-    [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
-    [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
-]
-DOPRI5_C_ERROR = [
-    35 / 384 - 1951 / 21600,
-    0.0,
-    500 / 1113 - 22642 / 50085,
-    125 / 192 - 451 / 720,
-    -2187 / 6784 - -12231 / 42400,
-    11 / 84 - 649 / 6300,
-    -1.0 / 60.0,
-]
-DOPRI5_MID = [
-    6025192743 / 30085553152 / 2,
-    0.0,
-    51252292925 / 65400821598 / 2,
-    -2691868925 / 45128329728 / 2,
-    187940372067 / 1594534317056 / 2,
-    -1776094331 / 19743644256 / 2,
-    11237099 / 235043384 / 2,
-]
+DOPRI5 = TABLEAUS["dopri5"]
+DOPRI5_ALPHA = list(DOPRI5.c)
+DOPRI5_BETA = [list(row) for row in DOPRI5.a]
+DOPRI5_C_ERROR = list(DOPRI5.error)
+DOPRI5_MID = list(DOPRI5.mid)
 
 
 # Scalars are made with torch.full: in TorchScript, torch.tensor(0.9, dtype=torch.float64)

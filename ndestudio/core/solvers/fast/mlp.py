@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ndestudio.core.solvers.fast import scripted
+import ndestudio.core.solvers.fast.scripted as scripted
 
 if TYPE_CHECKING:
     from ndestudio.core.models.mlp import VectorField
@@ -158,7 +158,7 @@ class FastMLP:
     def forward_args(self) -> tuple:
         """The arguments of :func:`~ndestudio.core.solvers.fast.scripted.mlp_forward` after
         its input."""
-        return (self._weights_t, self._biases, *self.options)
+        return (self._weights_t, self._biases, self.options)
 
     @property
     def parameters(self) -> list[Tensor]:
@@ -196,20 +196,14 @@ class FastMLP:
 
 class Gradients:
     """Parameter gradients accumulated over the products of one backward pass (biases as
-    running sums over the batch rows, summed at the end), and the arguments the scripted
-    products take (:mod:`ndestudio.core.solvers.fast.scripted`)."""
+    running sums over the batch rows, summed at the end) by the scripted loops
+    (:mod:`ndestudio.core.solvers.fast.scripted`)."""
 
     def __init__(self, mlp: FastMLP, rows: int) -> None:
         self.mlp = mlp
         self.weights = [torch.zeros_like(w) for w in mlp.weights]
         self.bias_rows = [b.new_zeros(rows, b.shape[0]) for b in mlp.biases]
         self.options = mlp.options
-
-    def vjp(self, g: Tensor, record: Record) -> Tensor:
-        """``g``ᵀ ∂f/∂x at the evaluation ``record``, adding ``g``ᵀ ∂f/∂θ to the gradients."""
-        return scripted.compiled().mlp_vjp(
-            g, record, self.mlp.detached, self.weights, self.bias_rows, *self.options
-        )
 
     def result(self) -> list[Tensor]:
         """The gradients in the order of :attr:`FastMLP.parameters`."""

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+import ndestudio.core.solvers.fast.scripted as scripted
 from ndestudio.core.control import StopRequested
 from ndestudio.core.solvers.failure import SolverFailure
-from ndestudio.core.solvers.fast import scripted
 from ndestudio.core.solvers.fast.mlp import FastMLP, Gradients, Record
 from ndestudio.core.solvers.fast.tableaus import Tableau
 from ndestudio.core.solvers.stats import Probe
@@ -101,7 +101,7 @@ class _Solve:
 
     def _scripted(self, gradients: Gradients) -> tuple:
         """The MLP arguments of the scripted backward loops."""
-        return (self.mlp.detached, gradients.weights, gradients.bias_rows, *gradients.options)
+        return (self.mlp.detached, gradients.weights, gradients.bias_rows, gradients.options)
 
 
 class FixedSolve(_Solve):

@@ -26,15 +26,13 @@ def mlp_forward(
     x: Tensor,
     weights_t: list[Tensor],
     biases: list[Tensor],
-    act: int,
-    keeps_pre: bool,
-    final_tanh: bool,
-    beta: float,
-    threshold: float,
+    options: tuple[int, bool, bool, float, float],
     keep: bool,
 ) -> tuple[Tensor, list[Tensor]]:
     """The MLP at ``x`` (the very operations of its ``nn`` modules) and, with ``keep``, its
-    record."""
+    record. ``options``: the activation's code, whether its derivative needs the
+    pre-activations, a final tanh, softplus's beta and threshold."""
+    act, keeps_pre, final_tanh, beta, threshold = options
     record: list[Tensor] = [x] if keep else []
     pre: list[Tensor] = []
     h = x
@@ -77,11 +75,7 @@ def adaptive_step(
     atol: float,
     weights_t: list[Tensor],
     biases: list[Tensor],
-    act: int,
-    keeps_pre: bool,
-    final_tanh: bool,
-    beta: float,
-    threshold: float,
+    options: tuple[int, bool, bool, float, float],
     keep: bool,
 ) -> tuple[Tensor, Tensor, Tensor, list[list[Tensor]]]:
     """One first-same-as-last Runge–Kutta step of size ``dt`` (rounded to the state's dtype)
@@ -94,9 +88,7 @@ def adaptive_step(
     stage = y
     for i in range(len(rows)):
         stage = y + torch.sum(k[:, :, : i + 1] * (rows[i] * dt), dim=-1)
-        out, record = mlp_forward(
-            stage, weights_t, biases, act, keeps_pre, final_tanh, beta, threshold, keep
-        )
+        out, record = mlp_forward(stage, weights_t, biases, options, keep)
         k[:, :, i + 1] = out
         if keep:
             records.append(record)
@@ -112,14 +104,11 @@ def mlp_vjp(
     weights: list[Tensor],
     grad_w: list[Tensor],
     grad_b: list[Tensor],
-    act: int,
-    keeps_pre: bool,
-    final_tanh: bool,
-    beta: float,
-    threshold: float,
+    options: tuple[int, bool, bool, float, float],
 ) -> Tensor:
     """``g``ᵀ ∂f/∂x at the evaluation ``record``; adds ``g``ᵀ ∂f/∂W to ``grad_w`` and the rows
-    of ``g``ᵀ ∂f/∂b (summed later) to ``grad_b``."""
+    of ``g``ᵀ ∂f/∂b (summed later) to ``grad_b``. ``options`` as for :func:`mlp_forward`."""
+    act, keeps_pre, final_tanh, beta, threshold = options
     layers = len(weights)
     hidden = layers - 1
     if final_tanh:
@@ -167,11 +156,7 @@ def stages_backward(
     weights: list[Tensor],
     grad_w: list[Tensor],
     grad_b: list[Tensor],
-    act: int,
-    keeps_pre: bool,
-    final_tanh: bool,
-    beta: float,
-    threshold: float,
+    options: tuple[int, bool, bool, float, float],
 ) -> tuple[Tensor, list[Tensor], Tensor | None]:
     """Back through stages ``len(a)`` … 1 of one step, whose stage ``i`` is the evaluation
     ``records[first_record + i - 1]`` at ``y0 + dt Σ a[i-1][j] k_j``. ``kb`` holds the
@@ -187,18 +172,7 @@ def stages_backward(
         g = kb[i]
         if g is None:
             g = torch.zeros_like(end_bar)
-        y_bar = mlp_vjp(
-            g,
-            records[first_record + i - 1],
-            weights,
-            grad_w,
-            grad_b,
-            act,
-            keeps_pre,
-            final_tanh,
-            beta,
-            threshold,
-        )
+        y_bar = mlp_vjp(g, records[first_record + i - 1], weights, grad_w, grad_b, options)
         if last_is_result and i == count:
             y_bar = y_bar + end_bar
         inputs_bar.append(y_bar)
@@ -226,11 +200,7 @@ def fixed_backward(
     weights: list[Tensor],
     grad_w: list[Tensor],
     grad_b: list[Tensor],
-    act: int,
-    keeps_pre: bool,
-    final_tanh: bool,
-    beta: float,
-    threshold: float,
+    options: tuple[int, bool, bool, float, float],
 ) -> Tensor:
     """Back through fixed steps ``hi - 1`` … ``lo`` from the adjoint ``y_bar`` of step
     ``hi``'s start. Step ``n``'s evaluations are ``records[n * stages …]``; its outputs are
@@ -254,39 +224,12 @@ def fixed_backward(
                 kb[j] = end_bar * (b[j] * dt)
         first = n * stages
         total, _, _ = stages_backward(
-            kb,
-            end_bar,
-            records,
-            first + 1,
-            a,
-            dt,
-            False,
-            weights,
-            grad_w,
-            grad_b,
-            act,
-            keeps_pre,
-            final_tanh,
-            beta,
-            threshold,
+            kb, end_bar, records, first + 1, a, dt, False, weights, grad_w, grad_b, options
         )
         g0 = kb[0]
         if g0 is None:
             g0 = torch.zeros_like(y_bar)
-        total.add_(
-            mlp_vjp(
-                g0,
-                records[first],
-                weights,
-                grad_w,
-                grad_b,
-                act,
-                keeps_pre,
-                final_tanh,
-                beta,
-                threshold,
-            )
-        )
+        total.add_(mlp_vjp(g0, records[first], weights, grad_w, grad_b, options))
         total.add_(end_bar).add_(start_bar)
         y_bar = total
     return y_bar
@@ -316,7 +259,6 @@ def compiled() -> Any:
 
         class Loops:
             adaptive_step = staticmethod(_unoptimised(torch.jit.script(adaptive_step)))
-            mlp_vjp = torch.jit.script(mlp_vjp)
             stages_backward = torch.jit.script(stages_backward)
             fixed_backward = torch.jit.script(fixed_backward)
 

@@ -1,4 +1,5 @@
-"""The Butcher tableaus of the fast engine's methods, as torchdiffeq defines them.
+"""The Butcher tableaus of the fast engine's methods (and of the exported file's dopri5), as
+torchdiffeq defines them.
 
 Stage ``i`` (from 1) is evaluated at ``y0 + dt * sum(a[i - 1][j] * k[j])``; ``k[0]`` is
 ``f(y0)``, carried over from the previous step's last stage for the first-same-as-last
@@ -15,6 +16,7 @@ class Tableau:
     order: int
     a: tuple[tuple[float, ...], ...]  # the rows of stages 1, 2, …
     b: tuple[float, ...]  # result weights (fixed-step methods; FSAL ones use a[-1])
+    c: tuple[float, ...] = ()  # the times of stages 1, 2, … as fractions of the step
     adaptive: bool = False
     error: tuple[float, ...] = ()  # error-estimate weights, one per stage
     mid: tuple[float, ...] = ()  # weights of the dense output's mid-point, one per stage
@@ -28,17 +30,19 @@ _DOPRI5_B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84)
 
 TABLEAUS: dict[str, Tableau] = {
     "euler": Tableau(order=1, a=(), b=(1.0,)),
-    "midpoint": Tableau(order=2, a=((0.5,),), b=(0.0, 1.0)),
+    "midpoint": Tableau(order=2, a=((0.5,),), b=(0.0, 1.0), c=(0.5,)),
     # torchdiffeq's rk4 is the 3/8 rule (rk4_alt_step_func).
     "rk4": Tableau(
         order=4,
         a=((1 / 3,), (-1 / 3, 1.0), (1.0, -1.0, 1.0)),
         b=(0.125, 0.375, 0.375, 0.125),
+        c=(1 / 3, 2 / 3, 1.0),
     ),
     "bosh3": Tableau(
         order=3,
         a=((1 / 2,), (0.0, 3 / 4), (2 / 9, 1 / 3, 4 / 9)),
         b=(),
+        c=(1 / 2, 3 / 4, 1.0),
         adaptive=True,
         error=(2 / 9 - 7 / 24, 1 / 3 - 1 / 4, 4 / 9 - 1 / 3, -1 / 8),
         mid=(0.0, 0.5, 0.0, 0.0),
@@ -54,6 +58,7 @@ TABLEAUS: dict[str, Tableau] = {
             _DOPRI5_B,
         ),
         b=(),
+        c=(1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0),
         adaptive=True,
         error=(
             35 / 384 - 1951 / 21600,
