@@ -154,6 +154,42 @@ def test_stop_lands_inside_the_backward_pass(gradient, scale, tol, engine):
     _assert_engine(trainer, engine)
 
 
+def _long_fixed_step_trainer(engine: str) -> Trainer:
+    """Midpoint steps of 3e-4 over a window of the spiral: thousands per solve."""
+    spec = _spec(engine, iterations=5, batch_size=8)
+    spec.solver.method, spec.solver.step_size = "midpoint", 3e-4
+    return Trainer(spec)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("phase", ["forward", "backward"])
+def test_stop_lands_inside_a_long_fixed_step_solve(engine, phase):
+    trainer = _long_fixed_step_trainer(engine)
+    before = _weights(trainer)
+    control = TrainControl()
+    stamp: dict[str, float] = {}
+    stats = trainer.stats
+
+    def stop_later() -> None:
+        deadline = time.perf_counter() + 30
+        while time.perf_counter() < deadline:
+            if (phase == "forward" and stats.nfe_forward > 2000) or stats.nfe_backward > 2000:
+                break
+            time.sleep(0.001)
+        stamp["t"] = time.perf_counter()
+        control.stop()
+
+    threading.Thread(target=stop_later, daemon=True).start()
+    events = list(trainer.run(control))
+    latency = time.perf_counter() - stamp["t"]
+    assert isinstance(events[-1], ev.Stopped)
+    assert not any(isinstance(e, ev.Step) for e in events)  # inside the first step
+    assert (stats.nfe_backward > 0) == (phase == "backward")
+    assert latency < 0.1
+    assert all(torch.equal(a, b) for a, b in zip(before, _weights(trainer), strict=True))
+    _assert_engine(trainer, engine)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_run_goes_on_after_a_stop(engine):
     trainer = Trainer(_spec(engine, iterations=6, eval_every=100))

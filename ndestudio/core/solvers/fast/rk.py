@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,7 +34,27 @@ from ndestudio.core.solvers.stats import Probe
 
 Tensor = torch.Tensor
 
-STEPS_PER_CALL = 8  # fixed steps per scripted backward call: a stop lands between calls
+STEPS_PER_CALL = 8  # at most this many fixed steps per scripted call (a stop lands between)
+CALL_SECONDS = 0.01  # and no more than take about this long
+
+
+class _Chunks:
+    """How many fixed steps the next scripted call takes: as many as fit in
+    :data:`CALL_SECONDS` at the pace of the calls so far (one to begin with), at most
+    :data:`STEPS_PER_CALL`, so that a stop lands within ~10 ms even on a huge batch."""
+
+    def __init__(self) -> None:
+        self.size = 1
+        self._started = 0.0
+
+    def start(self) -> int:
+        self._started = time.perf_counter()
+        return self.size
+
+    def done(self, steps: int) -> None:
+        per_step = (time.perf_counter() - self._started) / max(steps, 1)
+        fits = int(CALL_SECONDS / per_step) if per_step > 0 else STEPS_PER_CALL
+        self.size = max(1, min(STEPS_PER_CALL, fits))
 
 # torchdiffeq's step-size controller constants.
 _SAFETY, _IFACTOR, _DFACTOR = 0.9, 10.0, 0.2
@@ -125,41 +146,50 @@ class FixedSolve(_Solve):
         self.dts = (grid[1:] - grid[:-1]).tolist()  # in the times' dtype, as torchdiffeq steps
 
     def forward(self, y0: Tensor, keep: bool) -> list[Tensor]:
-        tableau, times = self.tableau, self.times
+        """``y`` at every output time; a few steps per scripted call (:class:`_Chunks`),
+        checking for a stop between calls."""
+        tableau, times, dts = self.tableau, self.times, self.dts
+        a = [list(row) for row in tableau.a]
+        b = list(tableau.b)
         outs = [y0]
         j = 1
         y = y0
         done = 0
         try:
-            for n, dt in enumerate(self.dts):
+            chunks = _Chunks()
+            while done < len(dts):
                 self._check_stop()
-                t0, t1 = self.grid[n], self.grid[n + 1]
-                records: list[Record] = []
-                ks = [self._evaluate(y, keep, records)]
-                for row in tableau.a:
-                    ks.append(self._evaluate(_combine(y, ks, row, dt), keep, records))
-                self._count_forward(tableau.stages)
-                y1 = _combine(y, ks, tableau.b, dt)
-                step = _Step(t0, dt, t1, y, y1, ks, records) if keep else None
-                while j < len(times) and t1 >= times[j]:
-                    t = times[j]
-                    x = 0.0 if t == t0 else 1.0 if t == t1 else (t - t0) / (t1 - t0)
-                    outs.append(y if x == 0.0 else y1 if x == 1.0 else torch.lerp(y, y1, x))
-                    if step is not None:
-                        step.outputs.append((j, x))
-                    j += 1
-                if step is not None:
-                    self.steps.append(step)
-                y = y1
-                done += 1
+                hi = min(done + chunks.start(), len(dts))
+                states, records = scripted.compiled().fixed_forward(
+                    y, dts, done, hi, a, b, *self.mlp.forward_args, keep
+                )
+                chunks.done(hi - done)
+                self._count_forward((hi - done) * tableau.stages)
+                for n in range(done, hi):
+                    t0, t1, y1 = self.grid[n], self.grid[n + 1], states[n - done]
+                    step = None
+                    if keep:
+                        first = (n - done) * tableau.stages
+                        kept = records[first : first + tableau.stages]
+                        step = _Step(t0, dts[n], t1, y, y1, [], kept)
+                        self.steps.append(step)
+                    while j < len(times) and t1 >= times[j]:
+                        t = times[j]
+                        x = 0.0 if t == t0 else 1.0 if t == t1 else (t - t0) / (t1 - t0)
+                        outs.append(y if x == 0.0 else y1 if x == 1.0 else torch.lerp(y, y1, x))
+                        if step is not None:
+                            step.outputs.append((j, x))
+                        j += 1
+                    y = y1
+                done = hi
         finally:
             if not self.stats.in_backward:
-                self.stats.add_steps(self.dts[:done], self.grid[:done])
+                self.stats.add_steps(dts[:done], self.grid[:done])
         return outs
 
     def backward(self, g_out: Tensor, gradients: Gradients) -> Tensor:
         """The adjoint of ``y0``; parameter gradients go into ``gradients``. Runs a few steps
-        per scripted call (:data:`STEPS_PER_CALL`), checking for a stop between calls."""
+        per scripted call (:class:`_Chunks`), checking for a stop between calls."""
         tableau = self.tableau
         records = [record for step in self.steps for record in step.records]
         out_start, out_index, out_x = [0], [], []
@@ -174,12 +204,14 @@ class FixedSolve(_Solve):
         mlp_args = self._scripted(gradients)
         y_bar = torch.zeros_like(g_out[0])
         hi = len(self.steps)
+        chunks = _Chunks()
         while hi > 0:
             self._check_stop()
-            lo = max(0, hi - STEPS_PER_CALL)
+            lo = max(0, hi - chunks.start())
             y_bar = scripted.compiled().fixed_backward(
                 g_out, y_bar, records, dts, out_start, out_index, out_x, lo, hi, a, b, *mlp_args
             )
+            chunks.done(hi - lo)
             self.stats.nfe_backward += (hi - lo) * tableau.stages
             hi = lo
         return y_bar + g_out[0]

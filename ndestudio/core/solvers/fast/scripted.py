@@ -98,6 +98,47 @@ def adaptive_step(
     return k, stage, ratio, records
 
 
+def _combine(y: Tensor, ks: list[Tensor], weights: list[float], dt: float) -> Tensor:
+    """``y + dt Σ w_j k_j`` over the non-zero weights."""
+    out = y
+    for j in range(len(weights)):
+        if weights[j] != 0.0:
+            out = torch.add(out, ks[j], alpha=weights[j] * dt)
+    return out
+
+
+def fixed_forward(
+    y: Tensor,
+    dts: list[float],
+    lo: int,
+    hi: int,
+    a: list[list[float]],
+    b: list[float],
+    weights_t: list[Tensor],
+    biases: list[Tensor],
+    options: tuple[int, bool, bool, float, float],
+    keep: bool,
+) -> tuple[list[Tensor], list[list[Tensor]]]:
+    """Fixed steps ``lo`` … ``hi - 1`` (sizes ``dts``) from ``y``: the state after each and,
+    with ``keep``, the records of their evaluations, step by step."""
+    states: list[Tensor] = []
+    records: list[list[Tensor]] = []
+    for n in range(lo, hi):
+        dt = dts[n]
+        k, record = mlp_forward(y, weights_t, biases, options, keep)
+        ks = [k]
+        if keep:
+            records.append(record)
+        for i in range(len(a)):
+            k, record = mlp_forward(_combine(y, ks, a[i], dt), weights_t, biases, options, keep)
+            ks.append(k)
+            if keep:
+                records.append(record)
+        y = _combine(y, ks, b, dt)
+        states.append(y)
+    return states, records
+
+
 def mlp_vjp(
     g: Tensor,
     record: list[Tensor],
@@ -260,6 +301,7 @@ def compiled() -> Any:
         class Loops:
             adaptive_step = staticmethod(_unoptimised(torch.jit.script(adaptive_step)))
             stages_backward = torch.jit.script(stages_backward)
+            fixed_forward = torch.jit.script(fixed_forward)
             fixed_backward = torch.jit.script(fixed_backward)
 
     return Loops
