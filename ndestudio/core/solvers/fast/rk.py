@@ -56,6 +56,7 @@ class _Chunks:
         fits = int(CALL_SECONDS / per_step) if per_step > 0 else STEPS_PER_CALL
         self.size = max(1, min(STEPS_PER_CALL, fits))
 
+
 # torchdiffeq's step-size controller constants.
 _SAFETY, _IFACTOR, _DFACTOR = 0.9, 10.0, 0.2
 
