@@ -17,10 +17,18 @@ from tests.conftest import small_spec
 
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
 CASES = [
-    (method, activation, final_tanh)
+    (method, activation, final_tanh, False)
     for method in FAST_METHODS
     for activation, final_tanh in [("tanh", False), ("softplus", True), ("relu", False)]
-] + [("dopri5", "silu", False), ("midpoint", "lipswish", True), ("bosh3", "lipswish", False)]
+] + [
+    ("dopri5", "silu", False, False),
+    ("midpoint", "lipswish", True, False),
+    ("bosh3", "lipswish", False, False),
+    # The time as an input (fixed steps: the stage times of torchdiffeq's steps).
+    ("euler", "relu", False, True),
+    ("midpoint", "tanh", False, True),
+    ("rk4", "softplus", True, True),
+]
 
 
 def _field(dtype: torch.dtype, activation: str, final_tanh: bool, time_input: bool = False):
@@ -35,8 +43,15 @@ def _field(dtype: torch.dtype, activation: str, final_tanh: bool, time_input: bo
     return field
 
 
-def _solve(engine: str, method: str, dtype: torch.dtype, activation: str, final_tanh: bool):
-    field = _field(dtype, activation, final_tanh)
+def _solve(
+    engine: str,
+    method: str,
+    dtype: torch.dtype,
+    activation: str,
+    final_tanh: bool,
+    time_input: bool = False,
+):
+    field = _field(dtype, activation, final_tanh, time_input)
     y0 = torch.randn(8, 2, dtype=dtype, generator=torch.Generator().manual_seed(1))
     y0.requires_grad_()
     t = torch.linspace(0, 3, 10, dtype=dtype)
@@ -62,10 +77,11 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
-@pytest.mark.parametrize(("method", "activation", "final_tanh"), CASES)
-def test_the_engines_agree(method, activation, final_tanh, dtype):
-    loss_a, grads_a, stats_a = _solve("torchdiffeq", method, dtype, activation, final_tanh)
-    loss_b, grads_b, stats_b = _solve("fast", method, dtype, activation, final_tanh)
+@pytest.mark.parametrize(("method", "activation", "final_tanh", "time_input"), CASES)
+def test_the_engines_agree(method, activation, final_tanh, time_input, dtype):
+    case = (method, dtype, activation, final_tanh, time_input)
+    loss_a, grads_a, stats_a = _solve("torchdiffeq", *case)
+    loss_b, grads_b, stats_b = _solve("fast", *case)
     assert (stats_a.engine, stats_b.engine) == ("torchdiffeq", "fast")
     tol = TOLERANCE[dtype]
     assert _relative(loss_a, loss_b) <= tol
@@ -134,13 +150,14 @@ def test_auto_picks_the_fast_engine_where_it_applies():
     cases = [
         (_field(torch.float32, "tanh", False), t, SolverSpec(), "fast"),
         (_field(torch.float32, "tanh", False, time_input=True), t, SolverSpec(), "torchdiffeq"),
+        (_field(torch.float32, "tanh", False, True), t, SolverSpec(method="rk4"), "fast"),
         (_field(torch.float32, "tanh", False), t, SolverSpec(gradient="adjoint"), "torchdiffeq"),
         (_field(torch.float32, "tanh", False), t, SolverSpec(method="heun3"), "torchdiffeq"),
         (_field(torch.float32, "tanh", False), t.expand(4, 5), SolverSpec(), "torchdiffeq"),
         (_field(torch.float32, "tanh", False), t, SolverSpec(engine="torchdiffeq"), "torchdiffeq"),
     ]
     for field, times, spec, expected in cases:
-        if spec.method == "heun3":
+        if spec.method in ("heun3", "rk4"):
             spec.step_size = 0.1
         stats = SolveStats()
         solve_ode(field, y0, times, spec, probe=Probe(stats))
@@ -168,6 +185,14 @@ def test_asking_for_the_fast_engine_where_it_cannot_run_is_refused_by_name():
     spec.solver.engine = "fast"
     with pytest.raises(ValueError, match="fast engine solves neural ODEs, not CDEs"):
         validate(spec)
+    spec = small_spec("ode")
+    spec.solver.engine = "fast"
+    spec.model.network.time_input = True
+    with pytest.raises(ValueError, match="adaptive solvers take no time input"):
+        validate(spec)
+    spec.solver.method, spec.solver.step_size = "rk4", 0.1
+    validate(spec)  # fixed steps take it
+    assert planned_engine("ode", spec.solver, spec.model.network) == "fast"
     spec = small_spec("ode")
     spec.solver.engine = "quick"
     refused = "solver engine must be one of auto, torchdiffeq, fast; got 'quick'"

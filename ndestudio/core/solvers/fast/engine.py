@@ -1,10 +1,11 @@
 """Choosing the engine of an ODE solve, and the fast engine's entry point.
 
 ``SolverSpec.engine`` is "torchdiffeq", "fast" or "auto" (fast wherever it supports the
-model and solver). The fast engine covers neural ODEs whose vector field is an MLP on the
-state (any of NDE Studio's activations, final tanh or not) on one time grid, solved with
-euler, midpoint, rk4, bosh3 or dopri5 and backpropagated through the solver; everything else
-runs on torchdiffeq (CDEs, per-series times, the adjoint) or torchsde.
+model and solver). The fast engine covers neural ODEs whose vector field is an MLP (any of
+NDE Studio's activations, final tanh or not; the time as an input with fixed steps) on one
+time grid, solved with euler, midpoint, rk4, bosh3 or dopri5 and backpropagated through the
+solver; everything else runs on torchdiffeq (CDEs, per-series times, the adjoint) or
+torchsde.
 """
 
 from __future__ import annotations
@@ -52,8 +53,12 @@ def engine_problems(family: str, spec: SolverSpec, network: NetworkSpec | None) 
             "runs on torchdiffeq"
         )
     if network is not None:
-        if network.time_input:
-            out.append("the fast engine's vector fields do not take the time as an input")
+        adaptive = spec.method in TABLEAUS and TABLEAUS[spec.method].adaptive
+        if network.time_input and adaptive:
+            out.append(
+                "the fast engine's adaptive solvers take no time input to the vector field "
+                "(its fixed-step ones do)"
+            )
         if network.activation not in _FAST_ACTIVATIONS:
             out.append(f"the fast engine has no derivative for activation {network.activation!r}")
     return out
@@ -90,6 +95,8 @@ def fast_applies(
         return False
     if not y0.is_floating_point() or mlp_problem(field) is not None:
         return False
+    if TABLEAUS[spec.method].adaptive and getattr(field, "time_input", False):
+        return False  # (the first step's sensitivity would need the field's time derivative)
     return bool((t[1:] > t[:-1]).all())
 
 

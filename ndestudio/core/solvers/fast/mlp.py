@@ -74,8 +74,6 @@ def mlp_problem(field: nn.Module) -> str | None:
 
     if type(field) is not VectorField:
         return f"its vector field is a {type(field).__name__}, not an MLP VectorField"
-    if field.time_input:
-        return "its vector field takes the time as an input"
     layers = list(field.mlp.net)
     if layers and isinstance(layers[-1], nn.Tanh):
         layers = layers[:-1]
@@ -89,9 +87,9 @@ def mlp_problem(field: nn.Module) -> str | None:
 
 
 Record = list[Tensor]
-"""What one evaluation keeps: ``[x, h_1 … h_n, (z_1 … z_n,) (out)]``, its input, the hidden
-activations, their pre-activations (for activations whose derivative needs them) and the
-output of a final tanh."""
+"""What one evaluation keeps: ``[x, h_1 … h_n, (z_1 … z_n,) (out)]``, its input (with the time
+as column 0 for a field that takes it), the hidden activations, their pre-activations (for
+activations whose derivative needs them) and the output of a final tanh."""
 
 
 _SIGMOID = _Activation(torch.sigmoid, scripted.SIGMOID)
@@ -151,8 +149,17 @@ class FastMLP:
         self._weights_t = [w.t() for w in self.detached]
         self._biases = [b.detach() for b in self.biases]
         act = self.activations[0] if self.activations else _SIGMOID
-        # The activation's arguments to the scripted loops (ndestudio.core.solvers.fast.scripted)
-        self.options = (act.code, act.keeps_input, self.final_tanh, act.beta, act.threshold)
+        # The arguments of the scripted loops (ndestudio.core.solvers.fast.scripted): the
+        # activation, a final tanh, softplus's constants, the time as the first input.
+        self.time_input = bool(field.time_input)
+        self.options = (
+            act.code,
+            act.keeps_input,
+            self.final_tanh,
+            act.beta,
+            act.threshold,
+            self.time_input,
+        )
 
     @property
     def forward_args(self) -> tuple:
@@ -169,29 +176,12 @@ class FastMLP:
         return out
 
     def __call__(self, x: Tensor) -> Tensor:
+        """The field at ``x`` (autonomous fields: adaptive solves take no time input)."""
         h = x
         for wt, b, act in zip(self.weights_t, self.biases, self.activations, strict=False):
             h = act.forward(torch.addmm(b, h, wt))
         out = torch.addmm(self.biases[-1], h, self.weights_t[-1])
         return torch.tanh(out) if self.final_tanh else out
-
-    def keeping(self, x: Tensor) -> tuple[Tensor, Record]:
-        """The output at ``x`` and what a product at this evaluation needs."""
-        record = [x]
-        pre: list[Tensor] = []
-        h = x
-        for wt, b, act in zip(self.weights_t, self.biases, self.activations, strict=False):
-            z = torch.addmm(b, h, wt)
-            h = act.forward(z)
-            record.append(h)
-            if act.keeps_input:
-                pre.append(z)
-        record += pre
-        out = torch.addmm(self.biases[-1], h, self.weights_t[-1])
-        if self.final_tanh:
-            out = torch.tanh(out)
-            record.append(out)
-        return out, record
 
 
 class Gradients:

@@ -81,15 +81,6 @@ class _Step:
     vectors: Tensor | None = None  # (5, *y0.shape): y0, y1, mid-point, f0, f1
 
 
-def _combine(y: Tensor, ks: list[Tensor], weights: tuple[float, ...], dt: float) -> Tensor:
-    """``y + dt * sum(w * k)`` over the non-zero weights, as a new tensor."""
-    out: Tensor | None = None
-    for k, w in zip(ks, weights, strict=False):
-        if w:
-            out = torch.add(y, k, alpha=w * dt) if out is None else out.add_(k, alpha=w * dt)
-    return y.clone() if out is None else out
-
-
 def _accumulate(into: list[Tensor | None], index: int, g: Tensor, scale: float) -> None:
     current = into[index]
     into[index] = g * scale if current is None else current.add_(g, alpha=scale)
@@ -113,13 +104,6 @@ class _Solve:
     def _count_forward(self, evaluations: int) -> None:
         if not self.stats.in_backward:
             self.stats.nfe_forward += evaluations
-
-    def _evaluate(self, x: Tensor, keep: bool, records: list[Record]) -> Tensor:
-        if not keep:
-            return self.mlp(x)
-        out, record = self.mlp.keeping(x)
-        records.append(record)
-        return out
 
     def _scripted(self, gradients: Gradients) -> tuple:
         """The MLP arguments of the scripted backward loops."""
@@ -151,7 +135,7 @@ class FixedSolve(_Solve):
         checking for a stop between calls."""
         tableau, times, dts = self.tableau, self.times, self.dts
         a = [list(row) for row in tableau.a]
-        b = list(tableau.b)
+        b, c = list(tableau.b), list(tableau.c)
         outs = [y0]
         j = 1
         y = y0
@@ -162,7 +146,7 @@ class FixedSolve(_Solve):
                 self._check_stop()
                 hi = min(done + chunks.start(), len(dts))
                 states, records = scripted.compiled().fixed_forward(
-                    y, dts, done, hi, a, b, *self.mlp.forward_args, keep
+                    y, self.grid, dts, done, hi, a, b, c, *self.mlp.forward_args, keep
                 )
                 chunks.done(hi - done)
                 self._count_forward((hi - done) * tableau.stages)

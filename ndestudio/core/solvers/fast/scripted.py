@@ -25,15 +25,19 @@ TANH, RELU, SILU, LIPSWISH, SOFTPLUS, SIGMOID = 0, 1, 2, 3, 4, 5
 
 def mlp_forward(
     x: Tensor,
+    t: float,
     weights_t: list[Tensor],
     biases: list[Tensor],
-    options: tuple[int, bool, bool, float, float],
+    options: tuple[int, bool, bool, float, float, bool],
     keep: bool,
 ) -> tuple[Tensor, list[Tensor]]:
     """The MLP at ``x`` (the very operations of its ``nn`` modules) and, with ``keep``, its
     record. ``options``: the activation's code, whether its derivative needs the
-    pre-activations, a final tanh, softplus's beta and threshold."""
-    act, keeps_pre, final_tanh, beta, threshold = options
+    pre-activations, a final tanh, softplus's beta and threshold, and whether the time ``t``
+    is the first input (as :class:`~ndestudio.core.models.mlp.VectorField` prepends it)."""
+    act, keeps_pre, final_tanh, beta, threshold, time_input = options
+    if time_input:
+        x = torch.cat([torch.full([x.shape[0], 1], t, dtype=x.dtype, device=x.device), x], 1)
     record: list[Tensor] = [x] if keep else []
     pre: list[Tensor] = []
     h = x
@@ -76,7 +80,7 @@ def adaptive_step(
     atol: float,
     weights_t: list[Tensor],
     biases: list[Tensor],
-    options: tuple[int, bool, bool, float, float],
+    options: tuple[int, bool, bool, float, float, bool],
     keep: bool,
 ) -> tuple[Tensor, Tensor, Tensor, list[list[Tensor]]]:
     """One first-same-as-last Runge–Kutta step of size ``dt`` (rounded to the state's dtype)
@@ -89,7 +93,7 @@ def adaptive_step(
     stage = y
     for i in range(len(rows)):
         stage = y + torch.sum(k[:, :, : i + 1] * (rows[i] * dt), dim=-1)
-        out, record = mlp_forward(stage, weights_t, biases, options, keep)
+        out, record = mlp_forward(stage, 0.0, weights_t, biases, options, keep)
         k[:, :, i + 1] = out
         if keep:
             records.append(record)
@@ -110,28 +114,32 @@ def _combine(y: Tensor, ks: list[Tensor], weights: list[float], dt: float) -> Te
 
 def fixed_forward(
     y: Tensor,
+    grid: list[float],
     dts: list[float],
     lo: int,
     hi: int,
     a: list[list[float]],
     b: list[float],
+    c: list[float],
     weights_t: list[Tensor],
     biases: list[Tensor],
-    options: tuple[int, bool, bool, float, float],
+    options: tuple[int, bool, bool, float, float, bool],
     keep: bool,
 ) -> tuple[list[Tensor], list[list[Tensor]]]:
-    """Fixed steps ``lo`` … ``hi - 1`` (sizes ``dts``) from ``y``: the state after each and,
-    with ``keep``, the records of their evaluations, step by step."""
+    """Fixed steps ``lo`` … ``hi - 1`` (from times ``grid``, sizes ``dts``; stage ``i`` at
+    ``c[i - 1]`` of a step) from ``y``: the state after each and, with ``keep``, the records
+    of their evaluations, step by step."""
     states: list[Tensor] = []
     records: list[list[Tensor]] = []
     for n in range(lo, hi):
-        dt = dts[n]
-        k, record = mlp_forward(y, weights_t, biases, options, keep)
+        dt, t0 = dts[n], grid[n]
+        k, record = mlp_forward(y, t0, weights_t, biases, options, keep)
         ks = [k]
         if keep:
             records.append(record)
         for i in range(len(a)):
-            k, record = mlp_forward(_combine(y, ks, a[i], dt), weights_t, biases, options, keep)
+            stage = _combine(y, ks, a[i], dt)
+            k, record = mlp_forward(stage, t0 + c[i] * dt, weights_t, biases, options, keep)
             ks.append(k)
             if keep:
                 records.append(record)
@@ -146,11 +154,12 @@ def mlp_vjp(
     weights: list[Tensor],
     grad_w: list[Tensor],
     grad_b: list[Tensor],
-    options: tuple[int, bool, bool, float, float],
+    options: tuple[int, bool, bool, float, float, bool],
 ) -> Tensor:
     """``g``ᵀ ∂f/∂x at the evaluation ``record``; adds ``g``ᵀ ∂f/∂W to ``grad_w`` and the rows
-    of ``g``ᵀ ∂f/∂b (summed later) to ``grad_b``. ``options`` as for :func:`mlp_forward`."""
-    act, keeps_pre, final_tanh, beta, threshold = options
+    of ``g``ᵀ ∂f/∂b (summed later) to ``grad_b``. ``options`` as for :func:`mlp_forward`
+    (with a time input, the product with respect to the state alone)."""
+    act, keeps_pre, final_tanh, beta, threshold, time_input = options
     layers = len(weights)
     hidden = layers - 1
     if final_tanh:
@@ -176,7 +185,7 @@ def mlp_vjp(
                     g = torch.ops.aten.silu_backward(g * 0.909, z)
                 else:
                     g = torch.ops.aten.softplus_backward(g, z, beta, threshold)
-    return g
+    return g[:, 1:] if time_input else g
 
 
 def _add(into: list[Tensor | None], index: int, g: Tensor, scale: float) -> None:
@@ -198,7 +207,7 @@ def stages_backward(
     weights: list[Tensor],
     grad_w: list[Tensor],
     grad_b: list[Tensor],
-    options: tuple[int, bool, bool, float, float],
+    options: tuple[int, bool, bool, float, float, bool],
 ) -> tuple[Tensor, list[Tensor], Tensor | None]:
     """Back through stages ``len(a)`` … 1 of one step, whose stage ``i`` is the evaluation
     ``records[first_record + i - 1]`` at ``y0 + dt Σ a[i-1][j] k_j``. ``kb`` holds the
@@ -242,7 +251,7 @@ def fixed_backward(
     weights: list[Tensor],
     grad_w: list[Tensor],
     grad_b: list[Tensor],
-    options: tuple[int, bool, bool, float, float],
+    options: tuple[int, bool, bool, float, float, bool],
 ) -> Tensor:
     """Back through fixed steps ``hi - 1`` … ``lo`` from the adjoint ``y_bar`` of step
     ``hi``'s start. Step ``n``'s evaluations are ``records[n * stages …]``; its outputs are
