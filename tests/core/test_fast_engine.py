@@ -220,3 +220,18 @@ def test_checkpoints_carry_over_between_engines(tmp_path):
     list(second.run())
     assert second.stats.engine == "torchdiffeq"
     assert list(second.history["loss"]) == pytest.approx(list(straight.history["loss"]), rel=1e-9)
+
+
+def test_a_gradient_of_the_gradient_is_refused_not_wrong():
+    """The hand-written backward pass is not itself differentiable: asking for second
+    derivatives through it is an error (torchdiffeq's engine gives them)."""
+    field = _field(torch.float64, "tanh", False)
+    y0 = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    t = torch.linspace(0, 1, 4, dtype=torch.float64)
+    for method in ("midpoint", "dopri5"):
+        spec = SolverSpec(method=method, step_size=0.1, engine="fast")
+        with pytest.raises(RuntimeError, match="cannot itself be differentiated"):
+            torch.autograd.grad(solve_ode(field, y0, t, spec).sum(), y0, create_graph=True)
+        spec.engine = "torchdiffeq"  # which gives them
+        (g,) = torch.autograd.grad(solve_ode(field, y0, t, spec).sum(), y0, create_graph=True)
+        assert g.requires_grad

@@ -137,6 +137,16 @@ class _Counted:
         return self.probe.watch(self.field(t, y))
 
 
+def _refuse_higher_order() -> None:
+    """The hand-written backward pass records nothing: a gradient of it would be silently
+    wrong, so asking for one (``create_graph=True``) is an error that says what to do."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "the fast engine's backward pass cannot itself be differentiated "
+            "(create_graph=True): solve with engine='torchdiffeq' for higher derivatives"
+        )
+
+
 class _AdaptiveFunction(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -147,6 +157,7 @@ class _AdaptiveFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        _refuse_higher_order()
         solve: AdaptiveSolve = ctx.solve
         ctx.solve = None  # the kept steps go as soon as they have been used
         gradients = Gradients(solve.mlp, g.shape[1])
@@ -166,6 +177,7 @@ class _FixedFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        _refuse_higher_order()
         solve: FixedSolve = ctx.solve
         ctx.solve = None
         gradients = Gradients(solve.mlp, g.shape[1])
