@@ -74,7 +74,7 @@ class _Step:
     records: list[Record]
     outputs: list[tuple[int, float]] = field(default_factory=list)  # (output index, x)
     # Adaptive methods: the stacked stages, the step in the state's dtype, and the dense
-    # output's mid-point and coefficients once an output time falls in the step.
+    # output's mid-point and vectors once an output time falls in the step.
     k: Tensor | None = None
     dt_y: float = math.nan  # dt rounded to the state's dtype, as torchdiffeq steps with it
     mid: Tensor | None = None
