@@ -115,7 +115,9 @@ def test_ctrl_c_while_starting_exits_130_without_a_traceback(tmp_path):
     time.sleep(0.3)  # still importing torch
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
+    # 130, or ended by the SIGINT itself (which a shell reports as 130 too): seen once under
+    # CI load, with "interrupted" printed, when the signal landed inside torch's import.
+    assert proc.returncode in (130, -signal.SIGINT), stderr
     assert "Traceback" not in stderr
 
 
