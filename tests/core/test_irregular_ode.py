@@ -257,6 +257,20 @@ def test_a_window_longer_than_every_series_is_refused_with_the_counts():
     check_training_data(dataset, _spec_for(dataset, 12))
 
 
+def test_the_fast_engine_is_refused_for_series_on_their_own_times():
+    irregular = _oscillators(10, 12, irregular=True)
+    spec = _spec_for(irregular, None)
+    spec.solver.engine = "fast"
+    with pytest.raises(DataError, match="fast engine solves only series on one shared time grid"):
+        check_training_data(irregular, spec)
+    spec.solver.engine = "auto"  # which solves them on torchdiffeq, and says so
+    trainer = Trainer(spec, irregular)
+    assert trainer.task.engine() == "torchdiffeq"
+    regular = _oscillators(10, 12, irregular=False)
+    spec.solver.engine = "fast"
+    check_training_data(regular, spec)
+
+
 def test_regular_data_keeps_the_shared_grid():
     """Series on one grid (missing cells, no missing rows) train as before: one start for
     the batch, the union times sliced."""

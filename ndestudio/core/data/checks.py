@@ -52,6 +52,7 @@ def check_training_data(dataset: TimeSeriesDataset, spec: RunSpec) -> None:
         _check_training_channels(data, train_rows)
         _check_observations(data)
         _check_window(data)
+        _check_engine(data)
         _check_magnitudes(data, train_rows)
 
 
@@ -315,6 +316,18 @@ def _check_window(d: _Data) -> None:
             f"the training window ({window}) must be between 2 and {most}: a window on "
             "irregularly sampled series counts each series' own observations, and its "
             f"series have {_count_range(counts)} each ({n_times} distinct times in all)"
+        )
+
+
+def _check_engine(d: _Data) -> None:
+    """The fast engine solves a batch on one time grid; irregularly sampled ODE series are
+    each solved on their own times, which only torchdiffeq does ("auto" picks it)."""
+    if d.family != "ode" or d.spec.solver.engine != "fast":
+        return
+    if not (~np.isnan(d.values).all(axis=2)).all():
+        raise d.error(
+            "its series are sampled at times of their own, and the fast engine solves only "
+            "series on one shared time grid: choose engine auto or torchdiffeq"
         )
 
 

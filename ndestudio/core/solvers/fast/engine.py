@@ -218,15 +218,12 @@ def solve_fast(field: nn.Module, y0: Tensor, t: Tensor, spec: SolverSpec, probe:
         max_num_steps=spec.max_num_steps if spec.max_num_steps is not None else 2**31 - 1,
     )
     t0 = t[0].to(torch.float64)
-    if taped:
-        counted = _Counted(field, probe)
+    counted = _Counted(field, probe)
+    with torch.set_grad_enabled(taped):
         f0 = counted(t0, y0)
         h = initial_step(counted, t0, y0, f0, tableau.order - 1, spec.rtol, spec.atol)
-        adaptive.first_step = float(h.detach())
+    adaptive.first_step = float(h.detach())
+    if taped:
         return _AdaptiveFunction.apply(adaptive, y0, f0, h, *params)
     with torch.no_grad():
-        plain = _Counted(lambda _t, y: mlp(y), probe)
-        f0 = plain(t0, y0)
-        h = initial_step(plain, t0, y0, f0, tableau.order - 1, spec.rtol, spec.atol)
-        adaptive.first_step = float(h.detach())
-        return adaptive.forward(y0, f0, float(h), keep=False)
+        return adaptive.forward(y0, f0, adaptive.first_step, keep=False)

@@ -8,14 +8,12 @@ are accumulated in place across every evaluation of a solve.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 import ndestudio.core.solvers.fast.scripted as scripted
 
@@ -27,15 +25,10 @@ Tensor = torch.Tensor
 
 @dataclass(frozen=True)
 class _Activation:
-    forward: Callable[[Tensor], Tensor]
-    code: int  # its derivative in :func:`ndestudio.core.solvers.fast.scripted.mlp_vjp`
+    code: int  # its forward and derivative in :mod:`ndestudio.core.solvers.fast.scripted`
     keeps_input: bool = False  # whether the derivative needs the pre-activation
     beta: float = 1.0  # (softplus)
     threshold: float = 20.0
-
-
-def _lipswish(z: Tensor) -> Tensor:
-    return 0.909 * F.silu(z)
 
 
 @cache
@@ -44,21 +37,19 @@ def _activations() -> dict[type[nn.Module], _Activation]:
     from ndestudio.core.models.mlp import LipSwish
 
     return {
-        nn.Tanh: _Activation(torch.tanh, scripted.TANH),
-        nn.ReLU: _Activation(torch.relu, scripted.RELU),
-        nn.SiLU: _Activation(F.silu, scripted.SILU, keeps_input=True),
-        LipSwish: _Activation(_lipswish, scripted.LIPSWISH, keeps_input=True),
+        nn.Tanh: _Activation(scripted.TANH),
+        nn.ReLU: _Activation(scripted.RELU),
+        nn.SiLU: _Activation(scripted.SILU, keeps_input=True),
+        LipSwish: _Activation(scripted.LIPSWISH, keeps_input=True),
     }
 
 
 def _softplus_activation(module: nn.Softplus) -> _Activation:
-    beta, threshold = float(module.beta), float(module.threshold)
     return _Activation(
-        lambda z: F.softplus(z, beta, threshold),
         scripted.SOFTPLUS,
         keeps_input=True,
-        beta=beta,
-        threshold=threshold,
+        beta=float(module.beta),
+        threshold=float(module.threshold),
     )
 
 
@@ -92,7 +83,7 @@ as column 0 for a field that takes it), the hidden activations, their pre-activa
 activations whose derivative needs them) and the output of a final tanh."""
 
 
-_SIGMOID = _Activation(torch.sigmoid, scripted.SIGMOID)
+_SIGMOID = _Activation(scripted.SIGMOID)
 
 
 def _as_sigmoid_layers(
@@ -143,7 +134,6 @@ class FastMLP:
         if sigmoid_form and layers[1:2] and isinstance(layers[1], nn.Tanh):
             self.weights, self.biases = _as_sigmoid_layers(self.weights, self.biases)
             self.activations = [_SIGMOID] * len(self.activations)
-        self.weights_t = [w.t() for w in self.weights]
         # Detached for the scripted loops: TorchScript specialises on requires_grad.
         self.detached = [w.detach() for w in self.weights]
         self._weights_t = [w.t() for w in self.detached]
@@ -175,14 +165,6 @@ class FastMLP:
             out += [w, b]
         return out
 
-    def __call__(self, x: Tensor) -> Tensor:
-        """The field at ``x`` (autonomous fields: adaptive solves take no time input)."""
-        h = x
-        for wt, b, act in zip(self.weights_t, self.biases, self.activations, strict=False):
-            h = act.forward(torch.addmm(b, h, wt))
-        out = torch.addmm(self.biases[-1], h, self.weights_t[-1])
-        return torch.tanh(out) if self.final_tanh else out
-
 
 class Gradients:
     """Parameter gradients accumulated over the products of one backward pass (biases as
@@ -193,7 +175,6 @@ class Gradients:
         self.mlp = mlp
         self.weights = [torch.zeros_like(w) for w in mlp.weights]
         self.bias_rows = [b.new_zeros(rows, b.shape[0]) for b in mlp.biases]
-        self.options = mlp.options
 
     def result(self) -> list[Tensor]:
         """The gradients in the order of :attr:`FastMLP.parameters`."""

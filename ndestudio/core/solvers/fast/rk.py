@@ -22,6 +22,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 import torch
 
@@ -79,6 +80,7 @@ class _Step:
     dt_y: float = math.nan  # dt rounded to the state's dtype, as torchdiffeq steps with it
     mid: Tensor | None = None
     vectors: Tensor | None = None  # (5, *y0.shape): y0, y1, mid-point, f0, f1
+    weights: Tensor | None = None  # (outputs, 5): the outputs' weights of those vectors
 
 
 def _accumulate(into: list[Tensor | None], index: int, g: Tensor, scale: float) -> None:
@@ -107,7 +109,7 @@ class _Solve:
 
     def _scripted(self, gradients: Gradients) -> tuple:
         """The MLP arguments of the scripted backward loops."""
-        return (self.mlp.detached, gradients.weights, gradients.bias_rows, gradients.options)
+        return (self.mlp.detached, gradients.weights, gradients.bias_rows, self.mlp.options)
 
 
 class FixedSolve(_Solve):
@@ -202,6 +204,19 @@ class FixedSolve(_Solve):
         return y_bar + g_out[0]
 
 
+@cache
+def _tableau_tensors(
+    tableau: Tableau, dtype: torch.dtype, device: torch.device
+) -> tuple[list[Tensor], Tensor, Tensor]:
+    """An adaptive tableau's stage rows, error weights and mid-point weights in the state's
+    dtype, cast from float64 as torchdiffeq casts them (once per dtype and device)."""
+
+    def cast(values: tuple[float, ...]) -> Tensor:
+        return torch.tensor(values, dtype=torch.float64, device=device).to(dtype)
+
+    return [cast(row) for row in tableau.a], cast(tableau.error), cast(tableau.mid)
+
+
 def _rounded(x: float, dtype: torch.dtype) -> float:
     """``x`` rounded to ``dtype`` (a Python float: a tensor scalar costs two operations)."""
     if dtype == torch.float64:
@@ -209,10 +224,6 @@ def _rounded(x: float, dtype: torch.dtype) -> float:
     if dtype == torch.float32:
         return struct.unpack("f", struct.pack("f", x))[0]
     return torch.tensor(x, dtype=torch.float64).to(dtype).item()
-
-
-def _rms(x: Tensor) -> float:
-    return torch.linalg.vector_norm(x).item() / math.sqrt(max(x.numel(), 1))
 
 
 def _torch_min(a: float, b: float) -> float:
@@ -284,9 +295,6 @@ class AdaptiveSolve(_Solve):
         self.max_num_steps = max_num_steps
         self.first_accepted = False  # the first step tried was accepted: times follow h
         self.first_step = math.nan
-        self._rows: list[Tensor] | None = None  # the tableau in the state's dtype
-        self._error: Tensor | None = None
-        self._mid: Tensor | None = None
 
     def forward(self, y0: Tensor, f0: Tensor, h: float, keep: bool) -> Tensor:
         """``y`` at every output time, (T, *y0.shape)."""
@@ -350,44 +358,36 @@ class AdaptiveSolve(_Solve):
         sums over a stacked ``k``, its step in the state's dtype): float32 solves then take
         the very steps that torchdiffeq takes."""
         dt_y = _rounded(dt, y.dtype)
-        if self._rows is None or self._rows[0].dtype != y.dtype:
-            self._cast_tableau(y)
-        assert self._rows is not None and self._error is not None
+        rows, error_weights, _ = _tableau_tensors(self.tableau, y.dtype, y.device)
         k, stage, ratio, records = scripted.compiled().adaptive_step(
             y.detach(),
             f.detach(),
             dt_y,
-            self._rows,
-            self._error,
+            rows,
+            error_weights,
             self.rtol,
             self.atol,
             *self.mlp.forward_args,
             keep,
         )
-        self._count_forward(len(self._rows))
+        self._count_forward(len(rows))
         step = _Step(t0, dt, t0 + dt, y, stage, [k[..., 0], k[..., -1]], records)
         step.k = k
         step.dt_y = dt_y
         return step, ratio.item()
 
-    def _cast_tableau(self, y: Tensor) -> None:
-        def cast(values: tuple[float, ...]) -> Tensor:
-            return torch.tensor(values, dtype=torch.float64, device=y.device).to(y.dtype)
-
-        self._rows = [cast(row) for row in self.tableau.a]
-        self._error = cast(self.tableau.error)
-        self._mid = cast(self.tableau.mid)
-
     def _interpolate(self, step: _Step, result: Tensor) -> None:
         """Write the dense output of ``step`` at its output times into ``result``."""
         if not step.outputs:
             return
-        assert step.k is not None and self._mid is not None
-        mid = step.y0 + torch.sum(step.k * (self._mid * step.dt_y), dim=-1)
+        assert step.k is not None
+        _, _, mid_weights = _tableau_tensors(self.tableau, step.y0.dtype, step.y0.device)
+        mid = step.y0 + torch.sum(step.k * (mid_weights * step.dt_y), dim=-1)
         step.mid = mid
         vectors = torch.stack([step.y0, step.y1, mid, step.ks[0], step.ks[-1]])
         step.vectors = vectors
         weights = self._weights(step, _dense_weights)
+        step.weights = weights
         first, count = step.outputs[0][0], len(step.outputs)
         flat = (weights @ vectors.view(5, -1)).view(count, *step.y0.shape)
         result[first : first + count] = flat
@@ -426,10 +426,11 @@ class AdaptiveSolve(_Solve):
             dt_bar = 0.0
             if step.outputs:
                 assert step.vectors is not None and step.mid is not None
+                assert step.weights is not None
                 j0, count = step.outputs[0][0], len(step.outputs)
                 g = g_out[j0 : j0 + count].reshape(count, -1)
                 shape = step.y0.shape
-                adjoints = (self._weights(step, _dense_weights).t() @ g).view(5, *shape)
+                adjoints = (step.weights.t() @ g).view(5, *shape)
                 y0_part, y1_part, mid_part, f0_part, f1_part = adjoints.unbind(0)
                 end_bar = end_bar + y1_part
                 start_bar = y0_part + mid_part  # y0 directly and through the mid-point
