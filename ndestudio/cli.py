@@ -8,6 +8,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -620,13 +621,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ImportSafeInterrupts:
+    """Ctrl-C, until a command installs a handler of its own: a KeyboardInterrupt as usual,
+    except while a module is being imported. Raised inside an import — torch's C++ start-up
+    or numpy's Cython ones calling into Python — it escaped as a C++ exception or left the
+    interpreter dying by the signal: the process aborted ("terminate called …") or ended by
+    SIGINT instead of exiting 130 with one line. There it is held, and raised within 20 ms
+    of the import's end."""
+
+    RETRY_S = 0.02
+
+    def __enter__(self) -> _ImportSafeInterrupts:
+        self._active = hasattr(signal, "setitimer") and (
+            threading.current_thread() is threading.main_thread()
+        )
+        if self._active:
+            self._previous = signal.signal(signal.SIGINT, self._interrupt)
+            self._previous_alarm = signal.signal(signal.SIGALRM, self._interrupt)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous_alarm)
+            if signal.getsignal(signal.SIGINT) == self._interrupt:  # (else a command's choice,
+                signal.signal(signal.SIGINT, self._previous)  # such as ignoring a late one)
+
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        while frame is not None:
+            if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+                signal.setitimer(signal.ITIMER_REAL, self.RETRY_S)  # (SIGALRM: look again)
+                return
+            frame = frame.f_back
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command is None:
+        if args.command is None or args.func is gui:
             return gui(args)
-        return int(args.func(args))
+        with _ImportSafeInterrupts():
+            return int(args.func(args))
     except KeyboardInterrupt:  # before training started (while importing torch, say)
         print("\ninterrupted", file=sys.stderr)
         return 130
