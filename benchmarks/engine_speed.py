@@ -13,6 +13,9 @@ all of them; medians are printed.
 - ``trainer-torchdiffeq``, ``trainer-fast``: NDE Studio's ``Trainer`` on the spiral demo of
   the same size on each engine (its instrumentation included: stop checks, exact backward
   counts, gradient norms, step statistics);
+- ``cde``: the ``Trainer`` on the CDE spirals demo (hidden 8, MLP width 32 softplus, final
+  tanh, Hermite paths through 32 noisy observations with 30 % missing) solved with rk4 steps of
+  0.25 on each engine, ``trainer-torchdiffeq`` against ``trainer-fast``;
 - ``diffrax``: JAX's diffrax with ``jax.jit`` (not a dependency: ``pip install jax equinox
   optax diffrax``); the benchmark says when it is skipped.
 
@@ -132,7 +135,6 @@ def fast_step(batch: int, solver: str) -> Callable[[], None]:
 def trainer_step(batch: int, solver: str, engine: str) -> Callable[[], None]:
     from ndestudio.core import events as ev
     from ndestudio.core.specs import DataSpec, ModelSpec, RunSpec, TrainSpec
-    from ndestudio.core.training import Trainer
 
     spec = RunSpec(
         model=ModelSpec(family="ode", network=NetworkSpec(width=WIDTH, depth=2, activation="tanh")),
@@ -146,10 +148,8 @@ def trainer_step(batch: int, solver: str, engine: str) -> Callable[[], None]:
         ),
         train=TrainSpec(iterations=10**9, batch_size=batch, lr=1e-3, eval_every=10**9, threads=1),
     )
-    run = Trainer(spec).run()
+    run = _trainer_run(spec, engine)
     name = f"trainer-{engine}"
-    started = next(run)
-    assert isinstance(started, ev.Started) and started.engine == engine, started
 
     def step() -> None:
         for event in run:
@@ -158,6 +158,38 @@ def trainer_step(batch: int, solver: str, engine: str) -> Callable[[], None]:
                 return
 
     return step
+
+
+def cde_trainer_step(batch: int, engine: str) -> Callable[[], None]:
+    """One training step of the CDE spirals demo with rk4 steps on ``engine``."""
+    from ndestudio.core import events as ev
+    from ndestudio.core.presets import spirals_cde
+
+    spec = spirals_cde()
+    spec.solver = SolverSpec(method="rk4", step_size=0.25, engine=engine)
+    spec.data.n_series = max(2 * batch, 16)
+    spec.data.val_fraction = 0.25
+    spec.train.batch_size = batch
+    spec.train.iterations, spec.train.eval_every, spec.train.threads = 10**9, 10**9, 1
+    run = _trainer_run(spec, engine)
+
+    def step() -> None:
+        for event in run:
+            if isinstance(event, ev.Step):
+                NFE[f"cde-{engine}"] = (event.nfe_forward, event.nfe_backward)
+                return
+
+    return step
+
+
+def _trainer_run(spec: object, engine: str) -> object:
+    from ndestudio.core import events as ev
+    from ndestudio.core.training import Trainer
+
+    run = Trainer(spec).run()  # type: ignore[arg-type]
+    started = next(run)
+    assert isinstance(started, ev.Started) and started.engine == engine, started
+    return run
 
 
 def diffrax_step(batch: int, solver: str) -> Callable[[], None] | None:
@@ -267,6 +299,36 @@ def compile_seconds() -> tuple[float, float, float]:
     return first, per[0], per[1]
 
 
+def interleaved_ms(runs: dict[str, Callable[[], None]], steps: int, warmup: int) -> dict:
+    """Median ms per call of each run, the runs called in turn ``steps`` times."""
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(steps):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(s) for name, s in seconds.items()}
+
+
+def cde_rows(batches: list[int], args: argparse.Namespace) -> list[str]:
+    """The CDE trainer on both engines at each batch: printed rows, and summary lines."""
+    out = []
+    for batch in batches:
+        NFE.clear()
+        runs = {f"cde-{e}": cde_trainer_step(batch, e) for e in ("torchdiffeq", "fast")}
+        ms = interleaved_ms(runs, args.steps, args.warmup)
+        shown = "  ".join(f"{name} {value:6.1f}" for name, value in ms.items())
+        print(f"cde rk4  batch {batch:5d}  ms/step: {shown}", flush=True)
+        counts = ", ".join(f"{name} {f}/{b}" for name, (f, b) in NFE.items())
+        print(f"    evaluations forward/backward in the last step: {counts}")
+        ratio = ms["cde-torchdiffeq"] / ms["cde-fast"]
+        out.append(f"cde rk4 batch {batch} trainer-fast vs trainer-torchdiffeq: {ratio:.2f}x")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", default="16,64,1024")
@@ -275,6 +337,7 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="also time torch.compile on a midpoint step"
     )
+    parser.add_argument("--no-cde", action="store_true", help="skip the CDE trainer runs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.compile:
@@ -302,16 +365,7 @@ def main() -> None:
             jax_run = diffrax_step(batch, solver)
             if jax_run is not None:
                 runs["diffrax"] = jax_run
-            for run in runs.values():
-                for _ in range(args.warmup):
-                    run()
-            seconds: dict[str, list[float]] = {name: [] for name in runs}
-            for _ in range(args.steps):
-                for name, run in runs.items():
-                    start = time.perf_counter()
-                    run()
-                    seconds[name].append(time.perf_counter() - start)
-            ms = {name: 1000 * statistics.median(s) for name, s in seconds.items()}
+            ms = interleaved_ms(runs, args.steps, args.warmup)
             shown = "  ".join(f"{name} {value:6.1f}" for name, value in ms.items())
             print(f"{solver:8s} batch {batch:5d}  ms/step: {shown}", flush=True)
             counts = ", ".join(
@@ -332,6 +386,8 @@ def main() -> None:
             summary.append(
                 f"{solver} batch {batch} fast vs torchdiffeq: {ms['torchdiffeq'] / ms['fast']:.2f}x"
             )
+    if not args.no_cde:
+        summary += cde_rows([int(b) for b in args.batches.split(",")], args)
     print("\n".join(summary))
     # Last, one line per solver at the batch the issue's targets name (64, when measured).
     batches = [int(b) for b in args.batches.split(",")]

@@ -21,8 +21,8 @@ def _weights(trainer: Trainer) -> list[torch.Tensor]:
 ENGINES = ["torchdiffeq", "fast"]
 
 
-def _spec(engine: str, **train: object):
-    spec = small_spec("ode", **train)
+def _spec(engine: str, family: str = "ode", **train: object):
+    spec = small_spec(family, **train)
     spec.solver.engine = engine
     return spec
 
@@ -154,17 +154,21 @@ def test_stop_lands_inside_the_backward_pass(gradient, scale, tol, engine):
     _assert_engine(trainer, engine)
 
 
-def _long_fixed_step_trainer(engine: str) -> Trainer:
-    """Midpoint steps of 3e-4 over a window of the spiral: thousands per solve."""
-    spec = _spec(engine, iterations=5, batch_size=8)
-    spec.solver.method, spec.solver.step_size = "midpoint", 3e-4
+def _long_fixed_step_trainer(engine: str, family: str) -> Trainer:
+    """Thousands of evaluations per solve: midpoint steps of 3e-4 over a window of the spiral,
+    rk4 steps of 1e-2 along the CDE's paths."""
+    spec = _spec(engine, family, iterations=5, batch_size=8)
+    spec.solver.method, spec.solver.step_size = (
+        ("midpoint", 3e-4) if family == "ode" else ("rk4", 1e-2)
+    )
     return Trainer(spec)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("family", ["ode", "cde"])
 @pytest.mark.parametrize("phase", ["forward", "backward"])
-def test_stop_lands_inside_a_long_fixed_step_solve(engine, phase):
-    trainer = _long_fixed_step_trainer(engine)
+def test_stop_lands_inside_a_long_fixed_step_solve(engine, family, phase):
+    trainer = _long_fixed_step_trainer(engine, family)
     before = _weights(trainer)
     control = TrainControl()
     stamp: dict[str, float] = {}

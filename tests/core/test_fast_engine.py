@@ -8,9 +8,18 @@ import torch
 
 from ndestudio.core import events as ev
 from ndestudio.core.models import VectorField
-from ndestudio.core.solvers import Probe, SolverFailure, SolveStats, solve_ode
+from ndestudio.core.models.cde import NeuralCDE
+from ndestudio.core.solvers import (
+    CDEField,
+    Probe,
+    SolverFailure,
+    SolveStats,
+    control_path,
+    path_coefficients,
+    solve_ode,
+)
 from ndestudio.core.solvers.fast import FAST_METHODS, planned_engine
-from ndestudio.core.specs import NetworkSpec, SolverSpec
+from ndestudio.core.specs import CDESpec, ModelSpec, NetworkSpec, SolverSpec
 from ndestudio.core.training import Trainer
 from ndestudio.core.validation import validate
 from tests.conftest import small_spec
@@ -95,6 +104,86 @@ def test_the_engines_agree(method, activation, final_tanh, time_input, dtype):
     assert torch.equal(stats_b.step_sizes(), stats_a.step_sizes())
 
 
+CDE_CASES = [
+    (interpolation, method, step, activation, final_tanh)
+    for interpolation in ("hermite", "linear", "rectilinear")
+    # Steps of the knots' spacing (0.3) and across them: the evaluations at a knot are
+    # torchdiffeq's, on its own side of the knot (a linear path's derivative jumps there).
+    for method, step, activation, final_tanh in [
+        ("euler", 0.3, "relu", False),
+        ("midpoint", 0.15, "tanh", False),
+        ("rk4", 0.3, "softplus", True),
+        ("rk4", 0.13, "tanh", True),
+    ]
+]
+
+
+def _solve_cde(engine, interpolation, method, step, activation, final_tanh, dtype):
+    torch.manual_seed(0)
+    network = NetworkSpec(width=16, depth=2, activation=activation, final_tanh=final_tanh)
+    cde = CDESpec(hidden_size=4, interpolation=interpolation, task="classification")
+    model = NeuralCDE(3, 2, ModelSpec(family="cde", network=network, cde=cde)).to(dtype)
+    t = torch.linspace(0, 3, 11, dtype=dtype)
+    x = torch.randn(5, 11, 3, dtype=dtype, generator=torch.Generator().manual_seed(3))
+    x[2, 3, 1] = float("nan")  # a missing value
+    if interpolation == "rectilinear":
+        x[..., 0] = t  # (the time as channel 0; the solve runs over the doubled knots)
+        step *= 2
+    else:
+        x[1, 7:] = float("nan")  # a series that ends early
+    coeffs = path_coefficients(x, t, interpolation)
+    stats = SolveStats()
+    spec = SolverSpec(method=method, step_size=step, engine=engine)
+    out = model(coeffs, t, spec, Probe(stats))
+    loss = out.pow(2).sum() + out.sin().sum()
+    with stats.backward_phase():
+        loss.backward()
+    return loss.detach(), [p.grad for p in model.parameters()], stats
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize(("interpolation", "method", "step", "activation", "final_tanh"), CDE_CASES)
+def test_the_engines_agree_on_cdes(interpolation, method, step, activation, final_tanh, dtype):
+    case = (interpolation, method, step, activation, final_tanh, dtype)
+    loss_a, grads_a, stats_a = _solve_cde("torchdiffeq", *case)
+    loss_b, grads_b, stats_b = _solve_cde("fast", *case)
+    assert (stats_a.engine, stats_b.engine) == ("torchdiffeq", "fast")
+    tol = TOLERANCE[dtype]
+    assert _relative(loss_a, loss_b) <= tol
+    for a, b in zip(grads_a, grads_b, strict=True):  # the initial map's through z0
+        assert _relative(a, b) <= tol
+    assert stats_b.nfe_forward == stats_a.nfe_forward
+    assert stats_b.nfe_backward == stats_a.nfe_backward > 0
+    assert torch.equal(stats_b.step_sizes(), stats_a.step_sizes())
+
+
+def test_a_cde_whose_path_needs_a_gradient_runs_on_torchdiffeq():
+    network = NetworkSpec(width=8, depth=1)
+    model = NeuralCDE(2, 1, ModelSpec(family="cde", network=network, cde=CDESpec(hidden_size=3)))
+    t = torch.linspace(0, 1, 5)
+    coeffs = path_coefficients(torch.randn(4, 5, 2), t, "hermite").requires_grad_()
+    for method, expected in [("rk4", "torchdiffeq"), ("dopri5", "torchdiffeq")]:
+        stats = SolveStats()
+        model(coeffs, t, SolverSpec(method=method, step_size=0.1), Probe(stats)).sum().backward()
+        assert stats.engine == expected
+        assert coeffs.grad is not None and bool(coeffs.grad.abs().sum() > 0)
+    stats = SolveStats()
+    model(coeffs.detach(), t, SolverSpec(method="rk4", step_size=0.1), Probe(stats))
+    assert stats.engine == "fast"
+    # A path read from tensors that need a gradient, not passed as extra parameters (an
+    # SDE-GAN's discriminator reading generated paths): the gradient reaches them.
+    xs = torch.randn(4, 5, 2, requires_grad=True)
+    path = control_path(path_coefficients(xs, t, "linear"), t, "linear")
+    field = CDEField(model.func, path, 3, 2)
+    stats = SolveStats()
+    z0 = torch.zeros(4, 3)
+    solve_ode(
+        field, z0, t[[0, -1]], SolverSpec(method="midpoint", step_size=0.1), probe=Probe(stats)
+    )[-1].sum().backward()
+    assert stats.engine == "torchdiffeq"
+    assert xs.grad is not None and bool(xs.grad.abs().sum() > 0)
+
+
 def test_adaptive_solves_reject_steps_in_these_cases():
     _, _, stats = _solve("fast", "dopri5", torch.float64, "relu", False)
     assert stats.rejected_steps > 0  # the case the step bookkeeping is for happened
@@ -165,8 +254,11 @@ def test_auto_picks_the_fast_engine_where_it_applies():
 
 
 def test_the_planned_engine_is_the_one_that_runs():
-    for family, engine in [("ode", "fast"), ("cde", "torchdiffeq"), ("sde", "torchsde")]:
+    cases = [("ode", "fast"), ("cde", "fast"), ("cde", "torchdiffeq"), ("sde", "torchsde")]
+    for family, engine in cases:
         spec = small_spec(family, iterations=1, eval_every=100)
+        if family == "cde" and engine == "torchdiffeq":  # (adaptive CDE solves)
+            spec.solver.method, spec.solver.step_size = "dopri5", None
         assert planned_engine(family, spec.solver, spec.model.network) == engine
         trainer = Trainer(spec)
         events = list(trainer.run())
@@ -183,7 +275,13 @@ def test_asking_for_the_fast_engine_where_it_cannot_run_is_refused_by_name():
         validate(spec)
     spec = small_spec("cde")
     spec.solver.engine = "fast"
-    with pytest.raises(ValueError, match="fast engine solves neural ODEs, not CDEs"):
+    validate(spec)  # rk4
+    spec.solver.method, spec.solver.step_size = "dopri5", None
+    with pytest.raises(ValueError, match="solves neural CDEs with fixed steps"):
+        validate(spec)
+    spec = small_spec("sde")
+    spec.solver.engine = "fast"
+    with pytest.raises(ValueError, match="fast engine solves neural ODEs and CDEs, not SDEs"):
         validate(spec)
     spec = small_spec("ode")
     spec.solver.engine = "fast"

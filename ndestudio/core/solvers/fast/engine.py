@@ -1,11 +1,12 @@
-"""Choosing the engine of an ODE solve, and the fast engine's entry point.
+"""Choosing the engine of an ODE or CDE solve, and the fast engine's entry point.
 
 ``SolverSpec.engine`` is "torchdiffeq", "fast" or "auto" (fast wherever it supports the
 model and solver). The fast engine covers neural ODEs whose vector field is an MLP (any of
 NDE Studio's activations, final tanh or not; the time as an input with fixed steps) on one
-time grid, solved with euler, midpoint, rk4, bosh3 or dopri5 and backpropagated through the
-solver; everything else runs on torchdiffeq (CDEs, per-series times, the adjoint) or
-torchsde.
+time grid, solved with euler, midpoint, rk4, bosh3 or dopri5, and neural CDEs with such an
+MLP solved with euler, midpoint or rk4 (:mod:`ndestudio.core.solvers.fast.cde`), both
+backpropagated through the solver; everything else runs on torchdiffeq (adaptive CDE
+solves, per-series times, the adjoint) or torchsde.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ndestudio.core.solvers.fast.cde import (
+    FIXED_CDE_METHODS,
+    PathControl,
+    is_cde_field,
+    path_needs_gradient,
+)
 from ndestudio.core.solvers.fast.mlp import FastMLP, Gradients, mlp_problem
 from ndestudio.core.solvers.fast.rk import AdaptiveSolve, FixedSolve
 from ndestudio.core.solvers.fast.tableaus import TABLEAUS
@@ -41,8 +48,13 @@ _FAST_ACTIVATIONS = ("tanh", "softplus", "relu", "silu", "lipswish")
 def engine_problems(family: str, spec: SolverSpec, network: NetworkSpec | None) -> list[str]:
     """Every reason the fast engine cannot train this model with this solver (empty: it can)."""
     out: list[str] = []
-    if family != "ode":
-        out.append(f"the fast engine solves neural ODEs, not {family.upper()}s")
+    if family not in ("ode", "cde"):
+        out.append(f"the fast engine solves neural ODEs and CDEs, not {family.upper()}s")
+    elif family == "cde" and spec.method in FAST_METHODS and spec.method not in FIXED_CDE_METHODS:
+        out.append(
+            "the fast engine solves neural CDEs with fixed steps "
+            f"({', '.join(FIXED_CDE_METHODS)}); {spec.method!r} runs on torchdiffeq"
+        )
     if spec.method not in FAST_METHODS:
         out.append(
             f"the fast engine has no {spec.method!r} solver; it has {', '.join(FAST_METHODS)}"
@@ -89,11 +101,22 @@ def fast_applies(
     """Whether this solve goes to the fast engine."""
     if spec.engine == "torchdiffeq" or spec.method not in FAST_METHODS:
         return False
-    if spec.gradient != "backprop" or jump_t is not None or step_grid is not None:
+    if spec.gradient != "backprop" or step_grid is not None:
         return False
-    if extra_adjoint_params or t.dim() != 1 or t.numel() < 2 or y0.dim() != 2:
+    if any(p.requires_grad for p in extra_adjoint_params):
+        return False  # (gradients with respect to a CDE's path are torchdiffeq's)
+    if t.dim() != 1 or t.numel() < 2 or y0.dim() != 2 or not y0.is_floating_point():
         return False
-    if not y0.is_floating_point() or mlp_problem(field) is not None:
+    if is_cde_field(field):
+        # (jump_t: the knots, which a fixed-step solve evaluates on each side of)
+        func = field.func
+        assert isinstance(func, nn.Module)
+        if spec.method not in FIXED_CDE_METHODS or mlp_problem(func) is not None:
+            return False
+        if path_needs_gradient(field):
+            return False  # (as when an SDE-GAN's discriminator reads generated paths)
+        return bool((t[1:] > t[:-1]).all())
+    if jump_t is not None or extra_adjoint_params or mlp_problem(field) is not None:
         return False
     if TABLEAUS[spec.method].adaptive and getattr(field, "time_input", False):
         return False  # (the first step's sensitivity would need the field's time derivative)
@@ -193,8 +216,10 @@ def solve_fast(field: nn.Module, y0: Tensor, t: Tensor, spec: SolverSpec, probe:
     taped = torch.is_grad_enabled() and (
         y0.requires_grad or any(p.requires_grad for p in field.parameters())
     )
+    cde = is_cde_field(field)
+    network = field.func if cde else field
     # Fixed steps do not depend on the field's last bits: there its tanh may be a sigmoid.
-    mlp = FastMLP(field, sigmoid_form=not tableau.adaptive)  # type: ignore[arg-type]
+    mlp = FastMLP(network, sigmoid_form=not tableau.adaptive)  # type: ignore[arg-type]
     params = mlp.parameters
     stats = probe.stats
     if not stats.in_backward:
@@ -202,7 +227,13 @@ def solve_fast(field: nn.Module, y0: Tensor, t: Tensor, spec: SolverSpec, probe:
     stats.engine = "fast"
     if not tableau.adaptive:
         assert spec.step_size is not None
-        fixed = FixedSolve(mlp, tableau, t, spec.step_size, probe)
+        control = None
+        if cde:
+
+            def control(grid: Tensor) -> PathControl:
+                return PathControl(field, spec.method, grid)  # type: ignore[arg-type]
+
+        fixed = FixedSolve(mlp, tableau, t, spec.step_size, probe, control)
         if taped:
             return _FixedFunction.apply(fixed, y0, *params)
         with torch.no_grad():

@@ -29,6 +29,7 @@ import torch
 import ndestudio.core.solvers.fast.scripted as scripted
 from ndestudio.core.control import StopRequested
 from ndestudio.core.solvers.failure import SolverFailure
+from ndestudio.core.solvers.fast.cde import PathControl
 from ndestudio.core.solvers.fast.mlp import FastMLP, Gradients, Record
 from ndestudio.core.solvers.fast.tableaus import Tableau
 from ndestudio.core.solvers.stats import Probe
@@ -114,7 +115,9 @@ class _Solve:
 
 class FixedSolve(_Solve):
     """euler, midpoint, rk4 on torchdiffeq's grid: ``step_size`` from ``t[0]``, the last point
-    moved onto ``t[-1]``; outputs interpolated linearly within a step."""
+    moved onto ``t[-1]``; outputs interpolated linearly within a step. ``control``: for a
+    neural CDE, its path's derivative at the evaluations on a grid
+    (:class:`~ndestudio.core.solvers.fast.cde.PathControl`)."""
 
     def __init__(
         self,
@@ -123,12 +126,14 @@ class FixedSolve(_Solve):
         times: Tensor,
         step_size: float,
         probe: Probe,
+        control: Callable[[Tensor], PathControl] | None = None,
     ) -> None:
         super().__init__(mlp, tableau, times.tolist(), probe)
         start, end = times[0], times[-1]
         count = torch.ceil((end - start) / step_size + 1).item()
         grid = torch.arange(0, count, dtype=times.dtype, device=times.device) * step_size + start
         grid[-1] = end
+        self.control = control(grid) if control is not None else None
         self.grid = grid.tolist()
         self.dts = (grid[1:] - grid[:-1]).tolist()  # in the times' dtype, as torchdiffeq steps
 
@@ -148,7 +153,15 @@ class FixedSolve(_Solve):
                 self._check_stop()
                 hi = min(done + chunks.start(), len(dts))
                 states, records = scripted.compiled().fixed_forward(
-                    y, self.grid, dts, done, hi, a, b, c, *self.mlp.forward_args, keep
+                    y,
+                    self.grid[done:hi],
+                    dts[done:hi],
+                    a,
+                    b,
+                    c,
+                    *self.mlp.forward_args,
+                    keep,
+                    self._controls(done, hi),
                 )
                 chunks.done(hi - done)
                 self._count_forward((hi - done) * tableau.stages)
@@ -174,10 +187,14 @@ class FixedSolve(_Solve):
                 self.stats.add_steps(dts[:done], self.grid[:done])
         return outs
 
+    def _controls(self, lo: int, hi: int) -> Tensor | None:
+        return self.control.steps(lo, hi) if self.control is not None else None
+
     def backward(self, g_out: Tensor, gradients: Gradients) -> Tensor:
         """The adjoint of ``y0``; parameter gradients go into ``gradients``. Runs a few steps
         per scripted call (:class:`_Chunks`), checking for a stop between calls."""
         tableau = self.tableau
+        stages = tableau.stages
         records = [record for step in self.steps for record in step.records]
         out_start, out_index, out_x = [0], [], []
         for step in self.steps:
@@ -195,8 +212,19 @@ class FixedSolve(_Solve):
         while hi > 0:
             self._check_stop()
             lo = max(0, hi - chunks.start())
+            first, last = out_start[lo], out_start[hi]
             y_bar = scripted.compiled().fixed_backward(
-                g_out, y_bar, records, dts, out_start, out_index, out_x, lo, hi, a, b, *mlp_args
+                g_out,
+                y_bar,
+                records[lo * stages : hi * stages],
+                dts[lo:hi],
+                [n - first for n in out_start[lo : hi + 1]],
+                out_index[first:last],
+                out_x[first:last],
+                a,
+                b,
+                *mlp_args,
+                self._controls(lo, hi),
             )
             chunks.done(hi - lo)
             self.stats.nfe_backward += (hi - lo) * tableau.stages
@@ -460,7 +488,7 @@ class AdaptiveSolve(_Solve):
                         h_bar -= sum(x_bars) / step.dt
             # The last stage's input is the result: its adjoint joins that stage's product.
             total, inputs_bar, k_first_bar = scripted.compiled().stages_backward(
-                kb, end_bar, step.records, 0, rows, step.dt, True, *mlp_args
+                kb, end_bar, step.records, 0, rows, step.dt, True, *mlp_args, None
             )
             self.stats.nfe_backward += len(rows)
             if start_bar is not None:

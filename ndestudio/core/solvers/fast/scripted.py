@@ -70,6 +70,18 @@ def mlp_forward(
     return out, record
 
 
+def controlled(out: Tensor, dx: Tensor) -> Tensor:
+    """A neural CDE's field ``f(z) dX/ds`` from the MLP's output ``out`` (batch, H·C) and the
+    path's derivative ``dx`` (batch, C, 1), as :class:`~ndestudio.core.solvers.paths.CDEField`
+    computes it."""
+    return torch.matmul(out.view(out.shape[0], -1, dx.shape[1]), dx).squeeze(-1)
+
+
+def controlled_vjp(g: Tensor, dx: Tensor) -> Tensor:
+    """``g``ᵀ ∂(f dX/ds)/∂f: the adjoint (batch, H·C) of the MLP's output."""
+    return (g.unsqueeze(-1) * dx.transpose(1, 2)).view(g.shape[0], -1)
+
+
 def adaptive_step(
     y: Tensor,
     f: Tensor,
@@ -116,8 +128,6 @@ def fixed_forward(
     y: Tensor,
     grid: list[float],
     dts: list[float],
-    lo: int,
-    hi: int,
     a: list[list[float]],
     b: list[float],
     c: list[float],
@@ -125,21 +135,29 @@ def fixed_forward(
     biases: list[Tensor],
     options: tuple[int, bool, bool, float, float, bool],
     keep: bool,
+    controls: Tensor | None,
 ) -> tuple[list[Tensor], list[list[Tensor]]]:
-    """Fixed steps ``lo`` … ``hi - 1`` (from times ``grid``, sizes ``dts``; stage ``i`` at
-    ``c[i - 1]`` of a step) from ``y``: the state after each and, with ``keep``, the records
-    of their evaluations, step by step."""
+    """Fixed steps from times ``grid`` of sizes ``dts`` (stage ``i`` at ``c[i - 1]`` of a step)
+    from ``y``: the state after each and, with ``keep``, the records of their evaluations,
+    step by step. ``controls``: for a neural CDE, the path's derivative at each evaluation of
+    these steps (evaluations, batch, C, 1). The caller passes a chunk's steps alone: lists
+    are converted on every call."""
     states: list[Tensor] = []
     records: list[list[Tensor]] = []
-    for n in range(lo, hi):
+    stages = len(b)
+    for n in range(len(dts)):
         dt, t0 = dts[n], grid[n]
         k, record = mlp_forward(y, t0, weights_t, biases, options, keep)
+        if controls is not None:
+            k = controlled(k, controls[n * stages])
         ks = [k]
         if keep:
             records.append(record)
         for i in range(len(a)):
             stage = _combine(y, ks, a[i], dt)
             k, record = mlp_forward(stage, t0 + c[i] * dt, weights_t, biases, options, keep)
+            if controls is not None:
+                k = controlled(k, controls[n * stages + i + 1])
             ks.append(k)
             if keep:
                 records.append(record)
@@ -188,6 +206,22 @@ def mlp_vjp(
     return g[:, 1:] if time_input else g
 
 
+def field_vjp(
+    g: Tensor,
+    record: list[Tensor],
+    control: Tensor | None,
+    weights: list[Tensor],
+    grad_w: list[Tensor],
+    grad_b: list[Tensor],
+    options: tuple[int, bool, bool, float, float, bool],
+) -> Tensor:
+    """:func:`mlp_vjp` of the field: the MLP's own, or a neural CDE's (``control``: the
+    path's derivative at the evaluation, (batch, C, 1))."""
+    if control is not None:
+        g = controlled_vjp(g, control)
+    return mlp_vjp(g, record, weights, grad_w, grad_b, options)
+
+
 def _add(into: list[Tensor | None], index: int, g: Tensor, scale: float) -> None:
     current = into[index]
     if current is None:
@@ -208,6 +242,7 @@ def stages_backward(
     grad_w: list[Tensor],
     grad_b: list[Tensor],
     options: tuple[int, bool, bool, float, float, bool],
+    controls: Tensor | None,
 ) -> tuple[Tensor, list[Tensor], Tensor | None]:
     """Back through stages ``len(a)`` … 1 of one step, whose stage ``i`` is the evaluation
     ``records[first_record + i - 1]`` at ``y0 + dt Σ a[i-1][j] k_j``. ``kb`` holds the
@@ -215,7 +250,8 @@ def stages_backward(
     stages. ``last_is_result``: the last stage's input is the step's result (first-same-as-
     last methods), whose adjoint ``end_bar`` joins that stage's. Returns the sum of the stage
     inputs' adjoints, each one's (stage 1 first) and the adjoint of stage 0's output (a list
-    passed in from Python is a copy in TorchScript: ``kb`` itself does not come back)."""
+    passed in from Python is a copy in TorchScript: ``kb`` itself does not come back).
+    ``controls``: a neural CDE's path derivatives at this step's evaluations (stage 0 first)."""
     count = len(a)
     inputs_bar: list[Tensor] = []
     total = torch.zeros_like(end_bar)
@@ -223,7 +259,11 @@ def stages_backward(
         g = kb[i]
         if g is None:
             g = torch.zeros_like(end_bar)
-        y_bar = mlp_vjp(g, records[first_record + i - 1], weights, grad_w, grad_b, options)
+        control: Tensor | None = None
+        if controls is not None:
+            control = controls[i]
+        record = records[first_record + i - 1]
+        y_bar = field_vjp(g, record, control, weights, grad_w, grad_b, options)
         if last_is_result and i == count:
             y_bar = y_bar + end_bar
         inputs_bar.append(y_bar)
@@ -244,21 +284,21 @@ def fixed_backward(
     out_start: list[int],
     out_index: list[int],
     out_x: list[float],
-    lo: int,
-    hi: int,
     a: list[list[float]],
     b: list[float],
     weights: list[Tensor],
     grad_w: list[Tensor],
     grad_b: list[Tensor],
     options: tuple[int, bool, bool, float, float, bool],
+    controls: Tensor | None,
 ) -> Tensor:
-    """Back through fixed steps ``hi - 1`` … ``lo`` from the adjoint ``y_bar`` of step
-    ``hi``'s start. Step ``n``'s evaluations are ``records[n * stages …]``; its outputs are
+    """Back through fixed steps of sizes ``dts``, last first, from the adjoint ``y_bar`` of the
+    end of the last. Step ``n``'s evaluations are ``records[n * stages …]``; its outputs are
     ``out_index[out_start[n] : out_start[n + 1]]`` at fractions ``out_x`` of the step
-    (linear interpolation). Returns the adjoint of step ``lo``'s start."""
+    (linear interpolation); ``controls`` as for :func:`fixed_forward`. Returns the adjoint of
+    the first step's start. (A chunk's steps alone, as for :func:`fixed_forward`.)"""
     stages = len(b)
-    for n in range(hi - 1, lo - 1, -1):
+    for n in range(len(dts) - 1, -1, -1):
         dt = dts[n]
         end_bar = y_bar
         start_bar = torch.zeros_like(y_bar)
@@ -274,13 +314,30 @@ def fixed_backward(
             if b[j] != 0.0:
                 kb[j] = end_bar * (b[j] * dt)
         first = n * stages
+        step_controls: Tensor | None = None
+        if controls is not None:
+            step_controls = controls[n * stages : (n + 1) * stages]
         total, _, _ = stages_backward(
-            kb, end_bar, records, first + 1, a, dt, False, weights, grad_w, grad_b, options
+            kb,
+            end_bar,
+            records,
+            first + 1,
+            a,
+            dt,
+            False,
+            weights,
+            grad_w,
+            grad_b,
+            options,
+            step_controls,
         )
         g0 = kb[0]
         if g0 is None:
             g0 = torch.zeros_like(y_bar)
-        total.add_(mlp_vjp(g0, records[first], weights, grad_w, grad_b, options))
+        control: Tensor | None = None
+        if step_controls is not None:
+            control = step_controls[0]
+        total.add_(field_vjp(g0, records[first], control, weights, grad_w, grad_b, options))
         total.add_(end_bar).add_(start_bar)
         y_bar = total
     return y_bar
