@@ -25,6 +25,9 @@ gradients are checked against torchdiffeq's in float64.
 
     python benchmarks/engine_speed.py [--batches 16,64,1024] [--steps 20] [--warmup 3] [--compile]
 
+It also times one long midpoint solve (1 000 and 8 000 steps) forward and back on each engine:
+the time per step must not grow with the length of the solve.
+
 ``--compile`` also times ``torch.compile`` on one midpoint step's forward pass (the stall an
 interactive app would see before its first step), against eager.
 
@@ -329,6 +332,27 @@ def cde_rows(batches: list[int], args: argparse.Namespace) -> list[str]:
     return out
 
 
+def long_solve_rows() -> list[str]:
+    """Forward + backward of one midpoint solve of 1 000 and 8 000 steps (batch 8) on each
+    engine: microseconds per step, which stay level when the cost is linear in the steps."""
+    field = vector_field()
+    y0 = spiral_batch(8)[0].requires_grad_()
+    out = []
+    for engine in ("torchdiffeq", "fast"):
+        per_step = []
+        for steps in (1000, 8000):
+            t = torch.linspace(0.0, steps * 1e-3, 10)
+            spec = SolverSpec(method="midpoint", step_size=1e-3, engine=engine)
+            start = time.perf_counter()
+            solve_ode(field, y0, t, spec).sum().backward()
+            per_step.append(1e6 * (time.perf_counter() - start) / steps)
+        out.append(
+            f"long solve {engine}: {per_step[0]:.0f} us/step at 1000 steps, "
+            f"{per_step[1]:.0f} at 8000 ({per_step[1] / per_step[0]:.2f}x)"
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", default="16,64,1024")
@@ -352,6 +376,7 @@ def main() -> None:
         f"(compiling the scripted loops), {warm:.0f} ms after"
     )
     print(check_fast())
+    print("\n".join(long_solve_rows()))
     summary = []
     for solver in SOLVERS:
         for batch in (int(b) for b in args.batches.split(",")):

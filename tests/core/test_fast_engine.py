@@ -333,3 +333,34 @@ def test_a_gradient_of_the_gradient_is_refused_not_wrong():
         spec.engine = "torchdiffeq"  # which gives them
         (g,) = torch.autograd.grad(solve_ode(field, y0, t, spec).sum(), y0, create_graph=True)
         assert g.requires_grad
+
+
+def test_each_scripted_call_of_a_long_fixed_step_solve_takes_its_chunk_alone(monkeypatch):
+    """A call converts its list arguments: passing the whole solve's records to each call
+    made a long backward pass quadratic (4000 steps took 40 s). Every call takes a chunk."""
+    import ndestudio.core.solvers.fast.rk as rk
+    import ndestudio.core.solvers.fast.scripted as scripted
+
+    loops = scripted.compiled()
+    sizes: list[tuple[str, int, int]] = []
+
+    class Recording:
+        def fixed_forward(self, y, grid, dts, *rest):
+            sizes.append(("forward", len(grid), len(dts)))
+            return loops.fixed_forward(y, grid, dts, *rest)
+
+        def fixed_backward(self, g_out, y_bar, records, dts, *rest):
+            sizes.append(("backward", len(records), len(dts)))
+            return loops.fixed_backward(g_out, y_bar, records, dts, *rest)
+
+    monkeypatch.setattr(rk.scripted, "compiled", lambda: Recording())
+    field = _field(torch.float64, "tanh", False)
+    y0 = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    t = torch.linspace(0, 3, 5, dtype=torch.float64)
+    spec = SolverSpec(method="midpoint", step_size=0.01, engine="fast")
+    solve_ode(field, y0, t, spec).sum().backward()
+    assert {kind for kind, _, _ in sizes} == {"forward", "backward"}
+    steps = sum(n for kind, _, n in sizes if kind == "forward")
+    assert steps == 300
+    for _, listed, n in sizes:
+        assert 1 <= n <= rk.STEPS_PER_CALL and listed <= 2 * n  # (midpoint: 2 records a step)

@@ -192,9 +192,10 @@ class ModelBuilderPanel(QWidget):
         self.engine = s.combo(
             "Engine",
             list(ENGINES),
-            "What solves ODEs and CDEs. fast: NDE Studio's own engine, about 2–2.7× quicker at "
-            "small batches (neural ODEs with an MLP field; euler, midpoint, rk4, bosh3, "
-            "dopri5; backprop through the solver; a time input with fixed steps). "
+            "What solves ODEs and CDEs. fast: NDE Studio's own engine, about 2–3× quicker at "
+            "small batches (an MLP field, backprop through the solver; neural ODEs with "
+            "euler, midpoint, rk4, bosh3, dopri5, a time input with fixed steps; neural CDEs "
+            "with euler, midpoint, rk4). "
             "torchdiffeq: every method and gradient. auto: fast wherever it applies. The "
             "status bar says which one runs.",
         )
