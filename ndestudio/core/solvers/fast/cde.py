@@ -12,6 +12,8 @@ Adaptive solves stay on torchdiffeq: there the steps are clamped onto the knots.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import torch
 from torch import nn
 
@@ -22,7 +24,7 @@ Tensor = torch.Tensor
 FIXED_CDE_METHODS = ("euler", "midpoint", "rk4")
 
 
-def is_cde_field(field: nn.Module) -> bool:
+def is_cde_field(field: nn.Module) -> TypeGuard[CDEField]:
     return type(field) is CDEField
 
 
