@@ -24,6 +24,7 @@ from ndestudio.core.validation import validate
 
 if TYPE_CHECKING:
     from ndestudio.core.training import Trainer
+    from ndestudio.core.training.distributed import Distributed
 
 
 class ProgressBar:
@@ -149,19 +150,23 @@ class Interrupts:
     which the checkpoint is saved; later ones only say that it is being saved, so that an
     impatient second Ctrl-C cannot lose it."""
 
-    def __init__(self, control: TrainControl) -> None:
+    def __init__(self, control: TrainControl, also_sigterm: bool = False) -> None:
         self.control = control
         self.count = 0
-        self._previous: Any = None
+        # (a rank of a distributed run: its launcher passes Ctrl-C on as SIGINT or SIGTERM)
+        self.signals = (signal.SIGINT, signal.SIGTERM) if also_sigterm else (signal.SIGINT,)
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Interrupts:
-        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        for number in self.signals:
+            self._previous[number] = signal.signal(number, self._on_sigint)
         return self
 
     def __exit__(self, *exc: object) -> None:
         # Once interrupted the process is on its way out: a late Ctrl-C must not break the
         # interpreter's own shutdown with a traceback.
-        signal.signal(signal.SIGINT, signal.SIG_IGN if self.count else self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, signal.SIG_IGN if self.count else previous)
 
     def _on_sigint(self, signum: int, frame: object) -> None:
         self.count += 1
@@ -195,8 +200,12 @@ def _differences(a: Any, b: Any, where: str = "") -> list[str]:
     return [] if a == b else [f"{where} ({b!r} in the run, {a!r} in the config)"]
 
 
-def _prepare(args: argparse.Namespace, out: Path) -> tuple[Trainer, int | None]:
-    """The trainer, and the iteration a resumed run goes on from (None: a new run)."""
+def _prepare(
+    args: argparse.Namespace, out: Path, distributed: Distributed | None = None
+) -> tuple[Trainer, int | None]:
+    """The trainer, and the iteration a resumed run goes on from (None: a new run).
+    ``distributed``: this process is a rank of a torchrun world (each rank builds the same
+    trainer; rank 0 alone removes an overwritten run's files)."""
     from ndestudio.core.training import Trainer
 
     spec = RunSpec.load(args.config)
@@ -212,7 +221,7 @@ def _prepare(args: argparse.Namespace, out: Path) -> tuple[Trainer, int | None]:
     if args.resume:
         if not checkpoint.exists():
             raise UserError(f"{out}: there is no checkpoint.pt to resume")
-        trainer = Trainer.from_checkpoint(checkpoint)
+        trainer = Trainer.from_checkpoint(checkpoint, distributed=distributed)
         if args.seed is not None and args.seed != trainer.spec.train.seed:
             raise UserError(
                 f"--seed {args.seed} differs from the seed of the run in {out} "
@@ -247,31 +256,70 @@ def _prepare(args: argparse.Namespace, out: Path) -> tuple[Trainer, int | None]:
             f"{out} already holds a run ({', '.join(existing)}): continue it with --resume, "
             "start over with --overwrite (which replaces those files), or choose another folder"
         )
-    trainer = Trainer(spec)
-    for name in existing:
-        (out / name).unlink()
+    trainer = Trainer(spec, distributed=distributed)
+    if distributed is None or distributed.is_main:
+        for name in existing:
+            (out / name).unlink()
     return trainer, None
 
 
 def train(args: argparse.Namespace) -> int:
+    """``ndestudio train``: in this process, as one rank of a torchrun world, or (``--nproc``)
+    as the launcher of such a world on this machine."""
+    from ndestudio.core.training.distributed import launched_world
+
+    world = launched_world()
+    if world == 1 and (args.nproc or 1) > 1:
+        from ndestudio.cli_distributed import launch
+
+        return launch(args.argv, args.nproc)
+    if world == 1:
+        return _train(args, None)
+    from ndestudio.cli_distributed import join
+
+    distributed = join(args)
+    if distributed is None:
+        return 1
+    try:
+        return _train(args, distributed)
+    finally:
+        distributed.close()
+
+
+def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
+    from ndestudio.cli_distributed import RANK_LEFT
+    from ndestudio.core.training.distributed import RankFailure
+
+    main = distributed is None or distributed.is_main
+    # Rank 0 alone reports progress and writes the run's files; every rank reports errors.
+    log: TextIO = sys.stderr if main else open(os.devnull, "w")  # noqa: SIM115
+    rank = "" if distributed is None else f"rank {distributed.rank}: "
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        print(f"error: {out} is a file; --out needs a folder", file=sys.stderr)
+        print(f"error: {out} is a file; --out needs a folder", file=log)
         return 2
     try:
-        trainer, resumed = _prepare(args, out)
-        out.mkdir(parents=True, exist_ok=True)
+        trainer, resumed = _prepare(args, out, distributed)
+        if main:
+            out.mkdir(parents=True, exist_ok=True)
     except UserError as exc:
-        _report(exc, args.config)
+        if main:
+            _report(exc, args.config)
         return 2
+    except RankFailure as exc:
+        print(f"error: {rank}{exc}", file=sys.stderr)
+        return RANK_LEFT
     except OSError as exc:
-        print(f"error: cannot use {out}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: cannot use {out}: {exc.strerror or exc}", file=log)
         return 2
     spec = trainer.spec
-    spec.save(out / "config.json")
     checkpoint = out / "checkpoint.pt"
-    metrics = MetricsWriter(out / "metrics.csv", resumed, trainer.task.metric_names)
-    bar = ProgressBar(spec.train.iterations, sys.stderr)
+    if main:
+        spec.save(out / "config.json")
+        metrics = MetricsWriter(out / "metrics.csv", resumed, trainer.task.metric_names)
+    else:
+        metrics = MetricsWriter(Path(os.devnull))
+    bar = ProgressBar(spec.train.iterations, log)
     code = 0
     val_loss: float | None = None
     warned: str | None = None  # the loss-gap warning last printed
@@ -284,13 +332,13 @@ def train(args: argparse.Namespace) -> int:
         """A periodic checkpoint at a step boundary (after the step's evaluation, if any,
         so that the saved history holds it) with the metrics rows up to it."""
         nonlocal last_save
-        if not evaluation_follows and time.monotonic() - last_save >= interval:
+        if main and not evaluation_follows and time.monotonic() - last_save >= interval:
             trainer.save(checkpoint)
             metrics.sync()
             last_save = time.monotonic()
 
     try:
-        with Interrupts(control) as interrupts:
+        with Interrupts(control, also_sigterm=distributed is not None) as interrupts:
             for event in trainer.run(control):
                 if isinstance(event, ev.Started):
                     start = event.start_iteration
@@ -300,9 +348,10 @@ def train(args: argparse.Namespace) -> int:
                         f"'{spec.data.name}', {event.n_parameters} parameters, "
                         f"{event.n_train} train / {event.n_val} validation series, device "
                         f"{event.device}, {event.dtype}, engine {event.engine}; "
+                        f"{_ranks(distributed)}"
                         f"from iteration {start}; "
                         f"checkpoint every {interval:g} s",
-                        file=sys.stderr,
+                        file=log,
                     )
                 elif isinstance(event, ev.Step):
                     metrics.step(event)
@@ -313,47 +362,69 @@ def train(args: argparse.Namespace) -> int:
                     val_loss = event.val_loss
                     metrics.evaluation(event)
                     if event.warning and event.warning != warned:
-                        print(f"\nwarning: {event.warning}", file=sys.stderr)
+                        print(f"\nwarning: {event.warning}", file=log)
                     warned = event.warning
                     save_if_due(False)
                 elif isinstance(event, ev.Failed):
-                    print(f"\nerror: {event.message}", file=sys.stderr)
+                    print(f"\nerror: {event.message}", file=log)
                     code = 1
                 elif isinstance(event, ev.Stopped) and interrupts.count:
                     code = 130
                 elif isinstance(event, ev.Tested):
-                    print(f"test set ({event.weights} weights):", file=sys.stderr)
-                    print("\n".join(report_lines(event)), file=sys.stderr)
+                    print(f"test set ({event.weights} weights):", file=log)
+                    print("\n".join(report_lines(event)), file=log)
                 elif isinstance(event, ev.Finished):
                     summary = ", ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
                     if event.reason:
                         print(
                             f"stopped at iteration {event.iteration}: {event.reason}",
-                            file=sys.stderr,
+                            file=log,
                         )
                     print(
                         f"finished in {event.wall_time:.1f} s: loss {event.final_loss:.4g}; "
                         f"{summary}",
-                        file=sys.stderr,
+                        file=log,
                     )
                     if event.best_iteration is not None and event.best_val_loss is not None:
                         print(
                             f"best validation loss {event.best_val_loss:.4g} at iteration "
                             f"{event.best_iteration} (kept in the checkpoint beside the last "
                             "weights)",
-                            file=sys.stderr,
+                            file=log,
                         )
             metrics.close()
+            if not main:
+                return code
             path = trainer.save(checkpoint)
+    except RankFailure as exc:
+        print(
+            f"\nerror: {rank}{exc}; the run stopped at iteration {trainer.iteration}, "
+            f"{_kept(checkpoint) if main else 'rank 0 keeps its files'}",
+            file=sys.stderr,
+        )
+        return RANK_LEFT
     except OSError as exc:
-        print(f"\nerror: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"\nerror: cannot write to {out}: {exc.strerror or exc}", file=log)
         return 1
     finally:
         if not metrics.fh.closed:
             metrics.close()
-    print(f"checkpoint: {path} (iteration {trainer.iteration})", file=sys.stderr)
-    print(f"metrics:    {out / 'metrics.csv'}", file=sys.stderr)
+    print(f"checkpoint: {path} (iteration {trainer.iteration})", file=log)
+    print(f"metrics:    {out / 'metrics.csv'}", file=log)
     return code
+
+
+def _ranks(distributed: Distributed | None) -> str:
+    if distributed is None:
+        return ""
+    return f"{distributed.world} ranks ({distributed.backend}), each a shard of every batch; "
+
+
+def _kept(checkpoint: Path) -> str:
+    """What a run that failed left in its folder."""
+    if checkpoint.is_file():
+        return f"{checkpoint} holds the last periodic checkpoint"
+    return "no checkpoint was written"
 
 
 def export(args: argparse.Namespace) -> int:
@@ -566,6 +637,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the checkpoint this often while training (default 60): a kill loses at "
         "most this much training",
     )
+    p_train.add_argument(
+        "--nproc",
+        type=_count(1, 1024),
+        metavar="N",
+        help="train data-parallel with N processes on this machine (starts torchrun; gloo on "
+        "CPUs, one CUDA device per process on GPUs)",
+    )
     p_train.set_defaults(func=train)
     p_export = sub.add_parser(
         "export", help="export a trained checkpoint as a TorchScript file, verified"
@@ -659,6 +737,7 @@ class _ImportSafeInterrupts:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # (for a launcher of ranks)
     try:
         if args.command is None or args.func is gui:
             return gui(args)

@@ -23,6 +23,7 @@ from ndestudio.core.models.latent_sde import LatentOutput
 from ndestudio.core.solvers import Probe, path_coefficients
 from ndestudio.core.solvers.fast import planned_engine
 from ndestudio.core.specs import CDESpec, RunSpec
+from ndestudio.core.training.distributed import SINGLE, Shard
 from ndestudio.core.training.windows import window_at
 
 SNAPSHOT_SERIES = 16
@@ -59,8 +60,16 @@ class Task(ABC):
         self.dtype = dtype
         self.generator = generator
         self.train_rows, self.val_rows = data.split(spec.data.val_fraction, spec.data.seed)
+        # Data-parallel runs: this rank's share of each batch, and the model's DDP wrapper.
+        self.shard: Shard = SINGLE
+        self.wrapped: nn.Module | None = None
         self.loc, self.scale = data.channel_stats(self.train_rows)
         self.times = self.tensor(data.times)
+
+    @property
+    def trainee(self) -> nn.Module:
+        """What a training step calls: the model, or its DDP wrapper in a distributed run."""
+        return self.wrapped if self.wrapped is not None else self.model
 
     @property
     def has_validation(self) -> bool:
@@ -143,6 +152,18 @@ def _masked_mse(pred: torch.Tensor, target: torch.Tensor, complete: bool = False
     observed = ~torch.isnan(target)
     diff = torch.where(observed, pred - torch.nan_to_num(target), torch.zeros_like(pred))
     return diff.pow(2).sum() / observed.sum().clamp_min(1)
+
+
+def _shard_mse(pred: torch.Tensor, target: torch.Tensor, count: float, world: int) -> torch.Tensor:
+    """A shard's part of the global batch's masked MSE: its squared errors' sum over the
+    global batch's ``count`` of observed values, times ``world`` (DDP averages the ranks)."""
+    observed = ~torch.isnan(target)
+    diff = torch.where(observed, pred - torch.nan_to_num(target), torch.zeros_like(pred))
+    return diff.pow(2).sum() * (world / max(count, 1.0))
+
+
+def _observed_count(target: torch.Tensor) -> float:
+    return float((~torch.isnan(target)).sum())
 
 
 def _first_observed(series: torch.Tensor) -> torch.Tensor:
@@ -246,9 +267,15 @@ class ODETask(Task):
 
     def loss(self, iteration: int, probe: Probe) -> torch.Tensor:
         rows = self.sample_rows(len(self.train_rows))
+        shard = self.shard
         if self.irregular:
             window = window_at(self.spec.train, iteration, self.train_own.times.shape[1])
             t, target = self._own_batch(self.train_own, rows, window)
+            if shard.world > 1:
+                count = _observed_count(target)
+                t, target = shard.rows(t), shard.rows(target)
+                pred = self.trainee(_first_observed(target), t, self.spec.solver, probe)
+                return _shard_mse(pred, target, count, shard.world)
             pred = self.model(_first_observed(target), t, self.spec.solver, probe)
             return _masked_mse(pred, target)
         series = self.train_values[rows]
@@ -259,6 +286,12 @@ class ODETask(Task):
             start = int(torch.randint(series.shape[1] - window + 1, (1,), generator=self.generator))
             stop = start + window
         target = series[:, start:stop]
+        if shard.world > 1:
+            count = float(target.numel()) if self.complete else _observed_count(target)
+            target = shard.rows(target)
+            times = self.times[start:stop]
+            pred = self.trainee(self._initial(target), times, self.spec.solver, probe)
+            return _shard_mse(pred, target, count, shard.world)
         pred = self.model(self._initial(target), self.times[start:stop], self.spec.solver, probe)
         return _masked_mse(pred, target, self.complete)
 
@@ -438,8 +471,10 @@ class CDETask(Task):
         )
         return self.model(coeffs, t, self.spec.solver, probe)
 
-    def _outputs(self, rows: np.ndarray | torch.Tensor, probe: Probe) -> torch.Tensor:
-        return self.model(self.coeffs[rows], self.times, self.spec.solver, probe)
+    def _outputs(
+        self, rows: np.ndarray | torch.Tensor, probe: Probe, model: nn.Module | None = None
+    ) -> torch.Tensor:
+        return (model or self.model)(self.coeffs[rows], self.times, self.spec.solver, probe)
 
     def _targets(self, rows: np.ndarray) -> torch.Tensor:
         if self.classification:
@@ -455,7 +490,17 @@ class CDETask(Task):
 
     def loss(self, iteration: int, probe: Probe) -> torch.Tensor:
         rows = self.train_rows[self.sample_rows(len(self.train_rows)).numpy()]
-        return self._loss(self._outputs(rows, probe), self._targets(rows))
+        shard = self.shard
+        if shard.world == 1:
+            return self._loss(self._outputs(rows, probe), self._targets(rows))
+        # A shard's part of the global batch's mean loss (DDP averages the ranks).
+        mine = rows[shard.rank :: shard.world]
+        outputs, targets = self._outputs(mine, probe, self.trainee), self._targets(mine)
+        if self.classification:
+            total = nn.functional.cross_entropy(outputs, targets, reduction="sum")
+            return total * (shard.world / len(rows))
+        total = nn.functional.mse_loss(outputs, targets, reduction="sum")
+        return total * (shard.world / (len(rows) * outputs.shape[-1]))
 
     def evaluate(self, probe: Probe) -> Evaluation:
         outputs = self._outputs(self.val_rows, probe)

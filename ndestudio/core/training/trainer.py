@@ -28,7 +28,7 @@ from ndestudio.core.device import (
     set_threads,
 )
 from ndestudio.core.solvers import Probe, SolveStats
-from ndestudio.core.specs import RunSpec
+from ndestudio.core.specs import RunSpec, SpecError
 from ndestudio.core.training.checkpoint import (
     BestWeights,
     CheckpointError,
@@ -42,6 +42,12 @@ from ndestudio.core.training.diagnostics import (
     loss_gap_warning,
     non_finite,
     solver_failure,
+)
+from ndestudio.core.training.distributed import (
+    Distributed,
+    is_collective_failure,
+    left,
+    refusal,
 )
 from ndestudio.core.training.optim import make_optimizer, make_schedule
 from ndestudio.core.training.scoring import align_to_training, score
@@ -65,6 +71,10 @@ class Trainer:
     a row have not improved on it. A run whose spec names a test set (``test_dataset``, or
     loaded from ``spec.data``) scores it after its last step (a :class:`~ev.Tested` event,
     also kept as :attr:`last_test`) with the best weights, or the last without validation.
+
+    ``distributed``: this process is one rank of a data-parallel run
+    (:mod:`ndestudio.core.training.distributed`): it trains on its shard of each batch
+    through ``DistributedDataParallel``, and stops only where every rank agrees to.
     """
 
     def __init__(
@@ -72,11 +82,18 @@ class Trainer:
         spec: RunSpec,
         dataset: TimeSeriesDataset | None = None,
         test_dataset: TimeSeriesDataset | None = None,
+        distributed: Distributed | None = None,
     ) -> None:
         validate(spec)
+        self.distributed = distributed
+        if distributed is not None:
+            refused = refusal(spec.model.family, spec.train.batch_size, distributed.world)
+            if refused:
+                raise SpecError([refused])
         self.spec = copy.deepcopy(spec)
         set_threads(spec.train.threads)
-        self.device = resolve_device(spec.train.device)
+        device = spec.train.device
+        self.device = resolve_device(distributed.device_name(device) if distributed else device)
         self.dtype = resolve_dtype(spec.train.dtype)
         self.generator = seed_everything(spec.train.seed)
         self.dataset = dataset if dataset is not None else load_dataset(spec.data)
@@ -86,6 +103,9 @@ class Trainer:
         task_cls = task_class(spec)
         self.task: Task = task_cls(self.spec, self.dataset, self.device, self.dtype, self.generator)
         self.model = self.task.model
+        if distributed is not None:
+            self.task.shard = distributed.shard
+            self.task.wrapped = distributed.wrap(self.model)
         self.optimizer = make_optimizer(spec.train, self.task.parameter_groups(spec.train.lr))
         self.schedule = make_schedule(spec.train, self.optimizer)
         self.stats = SolveStats()
@@ -138,7 +158,8 @@ class Trainer:
         # trains, which is not the one that built the trainer when a GUI worker runs it.
         set_threads(self.spec.train.threads)
         control = control or TrainControl()
-        probe = Probe(self.stats, control)
+        # A distributed run stops between steps, where the ranks agree (see _stop_agreed).
+        probe = Probe(self.stats, None if self.distributed else control)
         reason = ""
         if self.best is not None and self._early_stop_reason():
             self.best.evals_since = 0  # going on after early stopping: patience starts again
@@ -164,7 +185,7 @@ class Trainer:
                     control.wait_while_paused(0.05)
                 if not control.stop_requested:
                     yield ev.Resumed(self.iteration)
-            if control.stop_requested:
+            if self._stop_agreed(control):
                 yield ev.Stopped(self.iteration)
                 return
             try:
@@ -174,6 +195,8 @@ class Trainer:
                 yield ev.Stopped(self.iteration)
                 return
             except _SOLVER_ERRORS as exc:
+                if self.distributed is not None and is_collective_failure(exc):
+                    raise left(exc) from None  # (another rank is gone: not this one's solve)
                 self._restore_last_good()
                 yield solver_failure(self.iteration + 1, exc, self.spec)
                 return
@@ -236,6 +259,13 @@ class Trainer:
             best_val_loss=self.best.val_loss if self.best else None,
         )
 
+    def _stop_agreed(self, control: TrainControl) -> bool:
+        """Whether to stop before the next step: asked for here, or on any rank of a
+        distributed run (all of them then stop at the same step)."""
+        if self.distributed is None:
+            return control.stop_requested
+        return self.distributed.any(control.stop_requested)
+
     def _early_stop_reason(self) -> str:
         """Why the run stops early now ("" to go on): the validation loss has not improved
         for ``spec.train.patience`` evaluations."""
@@ -253,7 +283,8 @@ class Trainer:
         self.stats.reset()
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.task.loss(self.iteration, probe)
-        loss_value = float(loss.detach())
+        # (a distributed run: the global batch's loss, the same on every rank)
+        loss_value = self.distributed.mean(loss) if self.distributed else float(loss.detach())
         if not math.isfinite(loss_value):
             self._restore_last_good()
             return non_finite(self.iteration + 1, "loss", self.spec)
@@ -391,12 +422,14 @@ class Trainer:
         path: str | Path,
         dataset: TimeSeriesDataset | None = None,
         test_dataset: TimeSeriesDataset | None = None,
+        distributed: Distributed | None = None,
     ) -> Trainer:
-        """The run a checkpoint holds, ready to continue. A checkpoint that does not fit the
-        model its own spec describes gives a :class:`CheckpointError`; the spec's data must
-        load (a :class:`UserError` says why not)."""
+        """The run a checkpoint holds, ready to continue (in one process, or as a rank of a
+        distributed run: a checkpoint is the same either way). A checkpoint that does not
+        fit the model its own spec describes gives a :class:`CheckpointError`; the spec's
+        data must load (a :class:`UserError` says why not)."""
         ckpt = load_checkpoint(path)
-        trainer = cls(ckpt.spec, dataset, test_dataset)
+        trainer = cls(ckpt.spec, dataset, test_dataset, distributed)
         changed = class_names_changed(ckpt.class_names, trainer.class_names)
         if changed:
             raise CheckpointError(f"{path}: {changed}")
