@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ndestudio.cli_evaluate import add_parser as add_evaluate_parser
 from ndestudio.cli_evaluate import report_lines
+from ndestudio.cli_sweep import add_parser as add_sweep_parser
 from ndestudio.core import events as ev
 from ndestudio.core.control import TrainControl
 from ndestudio.core.errors import UserError
@@ -688,6 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_inspect.add_argument("--no-figures", action="store_true", help="numbers only, no PNG")
     p_inspect.set_defaults(func=inspect)
     add_evaluate_parser(sub)
+    add_sweep_parser(sub)
     p_demos = sub.add_parser("demos", help="list the built-in demo systems")
     p_demos.set_defaults(func=demos)
     p_datasets = sub.add_parser(

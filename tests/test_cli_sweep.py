@@ -1,0 +1,97 @@
+"""``ndestudio sweep``: a grid of ordinary training runs in local processes and their table."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ndestudio.core.specs import RunSpec
+from ndestudio.core.sweep import SweepError, parse_grid, trials
+from ndestudio.core.training import Trainer
+from tests.conftest import small_spec
+
+
+def _sweep(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ndestudio", "sweep", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "ode.json"
+    small_spec("ode", iterations=4, eval_every=2).save(path)
+    return path
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with (out / "results.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_a_two_by_two_grid_runs_four_ordinary_trials(tmp_path):
+    out = tmp_path / "sweep"
+    grid = ["train.lr=1e-3,3e-3", "model.network.width=16,32"]
+    done = _sweep(str(_config(tmp_path)), "--grid", *grid, "--out", str(out), "--jobs", "2")
+    assert done.returncode == 0, done.stderr
+    rows = _rows(out)
+    assert len(rows) == 4
+    settings_seen = {(r["train.lr"], r["model.network.width"]) for r in rows}
+    assert settings_seen == {("0.001", "16"), ("0.001", "32"), ("0.003", "16"), ("0.003", "32")}
+    for row in rows:
+        assert row["status"] == "finished" and row["iterations"] == "4"
+        assert float(row["best_val_loss"]) <= float(row["final_val_loss"])
+        # Each trial is an ordinary run: its checkpoint opens (as the window opens it) with
+        # the trial's own settings.
+        trainer = Trainer.from_checkpoint(out / row["checkpoint"])
+        assert trainer.iteration == 4
+        assert trainer.spec.train.lr == float(row["train.lr"])
+        assert trainer.spec.model.network.width == int(row["model.network.width"])
+    assert "best: trial-" in done.stderr
+    again = _sweep(str(_config(tmp_path)), "--grid", *grid, "--out", str(out))
+    assert again.returncode == 2 and "already holds a sweep" in again.stderr
+
+
+def test_samples_repeat_a_grid_point_with_successive_seeds(tmp_path):
+    base = small_spec("ode")
+    base.train.seed = 7
+    planned = trials(base, parse_grid(["train.lr=0.01"]), samples=3)
+    assert [t.spec.train.seed for t in planned] == [7, 8, 9]
+    assert [t.settings["train.seed"] for t in planned] == [7, 8, 9]
+    assert len({t.name for t in planned}) == 3
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ("train.lrr=1", "grid setting 'train.lrr': train has no 'lrr' (it has batch_size"),
+        ("model.network.width=0,8", "the trial model.network.width=0 cannot run: vector field"),
+        ("lr", "grid item 'lr': expected KEY=VALUE"),
+    ],
+)
+def test_a_bad_grid_is_refused_by_name(tmp_path, grid, message):
+    out = tmp_path / "sweep"
+    done = _sweep(str(_config(tmp_path)), "--grid", grid, "--out", str(out))
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (out / "results.csv").exists()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=30), min_size=1, max_size=3))
+def test_any_grid_text_parses_or_is_refused_with_a_message(items):
+    base = RunSpec()
+    try:
+        planned = trials(base, parse_grid(items))
+    except SweepError as exc:
+        assert str(exc)
+    else:
+        assert planned
