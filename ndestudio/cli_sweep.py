@@ -43,6 +43,17 @@ def add_parser(sub: Any) -> None:
         "--jobs", type=int, default=1, metavar="J", help="trials trained at once (default 1)"
     )
     p.add_argument("--iterations", type=int, help="override every trial's iteration count")
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the trials with Ray Tune on the cluster at ADDRESS ('local': start Ray on "
+        "this machine); needs pip install 'ndestudio[sweep]'",
+    )
+    p.add_argument(
+        "--asha",
+        action="store_true",
+        help="with --ray: let Tune's ASHA scheduler stop trials whose validation loss lags",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a sweep already in --out")
     p.set_defaults(func=sweep)
 
@@ -59,6 +70,14 @@ def sweep(args: argparse.Namespace) -> int:
         planned = trials(base, parse_grid(args.grid), args.samples)
         if args.jobs < 1:
             raise UserError(f"--jobs must be at least 1, got {args.jobs}")
+        if args.asha and not args.ray:
+            raise UserError("--asha schedules Ray Tune trials: use it with --ray ADDRESS")
+        if args.ray:
+            from ndestudio.sweep_ray import ray_problem
+
+            problem = ray_problem()
+            if problem:
+                raise UserError(problem)
         if (out / RESULTS).exists() and not args.overwrite:
             raise UserError(
                 f"{out} already holds a sweep ({RESULTS}): use --overwrite to replace it, or "
@@ -73,12 +92,23 @@ def sweep(args: argparse.Namespace) -> int:
         return 2
     print(f"sweep of {len(planned)} trials from {args.config} into {out}", file=sys.stderr)
     runner = _LocalRunner(out, args.overwrite)
-    try:
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            results = list(pool.map(runner.run, planned))
-    except KeyboardInterrupt:  # (the trials running got the Ctrl-C too and saved)
-        runner.interrupted.set()
-        results = runner.results()
+    if args.ray:
+        from ndestudio.sweep_ray import run_on_ray
+
+        try:
+            results = run_on_ray(planned, out, args.ray, args.jobs, args.asha)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        for result in results:
+            print(f"{result.trial.name}: {result.status}", file=sys.stderr)
+    else:
+        try:
+            with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+                results = list(pool.map(runner.run, planned))
+        except KeyboardInterrupt:  # (the trials running got the Ctrl-C too and saved)
+            runner.interrupted.set()
+            results = runner.results()
     write_results(out / RESULTS, results)
     top = best(results)
     print(f"results: {out / RESULTS}", file=sys.stderr)
@@ -87,7 +117,8 @@ def sweep(args: argparse.Namespace) -> int:
         print(f"best: {top.trial.name} ({shown})", file=sys.stderr)
     if runner.interrupted.is_set():
         return 130
-    return 0 if all(r.status == "finished" for r in results) else 1
+    done = ("finished", "stopped early")
+    return 0 if all(r.status in done for r in results) else 1
 
 
 class _LocalRunner:

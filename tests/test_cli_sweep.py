@@ -95,3 +95,50 @@ def test_any_grid_text_parses_or_is_refused_with_a_message(items):
         assert str(exc)
     else:
         assert planned
+
+
+def test_a_grid_on_ray_tune_with_asha_writes_the_same_table(tmp_path):
+    pytest.importorskip("ray.tune", reason="the sweep extra: pip install 'ndestudio[sweep]'")
+    spec = small_spec("ode", iterations=8, eval_every=2)
+    spec.train.threads = 1
+    config = tmp_path / "ode.json"
+    spec.save(config)
+    out = tmp_path / "sweep"
+    grid = ["train.lr=1e-3,3e-3", "model.network.width=16,32"]
+    done = _sweep(str(config), "--grid", *grid, "--out", str(out), "--ray", "local", "--asha")
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = _rows(out)
+    assert {(r["train.lr"], r["model.network.width"]) for r in rows} == {
+        ("0.001", "16"),
+        ("0.001", "32"),
+        ("0.003", "16"),
+        ("0.003", "32"),
+    }
+    statuses = [r["status"] for r in rows]
+    assert set(statuses) <= {"finished", "stopped early"} and "finished" in statuses
+    for row in rows:  # a trial ASHA stopped keeps the checkpoint of its last evaluation
+        trainer = Trainer.from_checkpoint(out / row["checkpoint"])
+        assert trainer.iteration == int(row["iterations"])
+        assert (row["status"] == "finished") == (trainer.iteration == 8)
+
+
+def test_without_ray_the_sweep_says_what_installs_it(tmp_path, monkeypatch, capsys):
+    from ndestudio.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # (as if it were not installed)
+    code = main(
+        [
+            "sweep",
+            str(_config(tmp_path)),
+            "--grid",
+            "train.lr=0.01",
+            "--out",
+            str(tmp_path / "s"),
+            "--ray",
+            "local",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--ray needs Ray Tune, which is not installed: pip install 'ndestudio[sweep]'" in err
+    assert not (tmp_path / "s").exists()
