@@ -276,15 +276,24 @@ def train(args: argparse.Namespace) -> int:
         return launch(args.argv, args.nproc)
     if world == 1:
         return _train(args, None)
-    from ndestudio.cli_distributed import join
+    from ndestudio.cli_distributed import RANK_LEFT, join
 
     distributed = join(args)
     if distributed is None:
         return 1
     try:
-        return _train(args, distributed)
-    finally:
+        code = _train(args, distributed)
+    except BaseException:
         distributed.close()
+        raise
+    if code == RANK_LEFT:
+        # Its peers are gone: tearing the process group down (or the interpreter's exit with
+        # it alive) can abort the process, which would read as this rank's own failure.
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(RANK_LEFT)
+    distributed.close()
+    return code
 
 
 def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:

@@ -124,7 +124,7 @@ class Distributed:
     def _all_reduce(self, tensor: torch.Tensor, op: dist.ReduceOp.RedOpType | None = None) -> None:
         try:
             dist.all_reduce(tensor, op=op or dist.ReduceOp.SUM)
-        except dist.DistError as exc:
+        except RuntimeError as exc:  # (gloo's errors are often plain RuntimeErrors)
             raise left(exc) from None
 
     def close(self) -> None:
