@@ -189,3 +189,16 @@ def test_the_launcher_names_the_rank_that_failed_first(capsys):
         "2 other rank(s) stopped with it"
     )
     assert _report({0: Failure(10, 130), 1: Failure(11, 130)}) == 130
+
+
+def test_early_stopping_stops_every_rank_at_the_same_step(tmp_path):
+    spec = small_spec("cde", iterations=60, eval_every=2, dtype="float64")
+    spec.train.patience, spec.train.lr = 1, 0.5  # (a rate that stops it early)
+    config = tmp_path / "cde.json"
+    spec.save(config)
+    one = _train(str(config), "--out", str(tmp_path / "one"))
+    two = _train(str(config), "--out", str(tmp_path / "two"), "--nproc", "2")
+    assert one.returncode == two.returncode == 0, two.stderr
+    line = next(x for x in one.stderr.splitlines() if x.startswith("stopped at iteration"))
+    assert "early stopping" in line and line in two.stderr.splitlines()
+    assert len(_losses(tmp_path / "two")) == len(_losses(tmp_path / "one")) < 60

@@ -233,6 +233,10 @@ class Trainer:
                     return
                 yield evaluation
                 reason = self._early_stop_reason()
+                if self.distributed is not None and self.distributed.any(bool(reason)):
+                    # (every rank evaluates the same numbers, but a GPU's last bits may differ:
+                    # the ranks stop together or not at all)
+                    reason = reason or "early stopping, as another rank of the run decided"
                 if reason:
                     break
         wall_time = elapsed_before + time.perf_counter() - started
