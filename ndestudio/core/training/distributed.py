@@ -128,7 +128,13 @@ class Distributed:
             raise left(exc) from None
 
     def close(self) -> None:
+        """Leave the group once every rank has come to its end (rank 0 last writes its
+        checkpoint): a rank tearing its part down while another still runs can abort."""
         if dist.is_initialized():
+            try:
+                dist.barrier()
+            except RuntimeError:
+                return  # (a peer is gone: nothing to tear down together)
             dist.destroy_process_group()
 
 
