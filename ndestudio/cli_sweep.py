@@ -152,7 +152,9 @@ class _LocalRunner:
         if code == 130:
             self.interrupted.set()
         status = {0: "finished", 130: "interrupted"}.get(code, "failed")
-        message = "" if code == 0 else _last_error(self.out / f"{trial.name}.log")
+        message = {0: "", 130: "interrupted: its checkpoint holds the last good weights"}.get(code)
+        if message is None:
+            message = _last_error(self.out / f"{trial.name}.log")
         result = read_result(trial, folder, status, seconds, message)
         shown = ", ".join(f"{k}={v}" for k, v in trial.settings.items())
         score = result.values.get("best_val_loss", result.values.get("final_loss"))

@@ -142,3 +142,32 @@ def test_without_ray_the_sweep_says_what_installs_it(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert "--ray needs Ray Tune, which is not installed: pip install 'ndestudio[sweep]'" in err
     assert not (tmp_path / "s").exists()
+
+
+def test_ctrl_c_stops_the_sweep_keeps_the_running_trial_and_writes_the_table(tmp_path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "sweep"
+    command = ["sweep", str(_config(tmp_path)), "--grid", "train.lr=1e-3,3e-3,1e-2"]
+    command += ["--iterations", "1000000", "--out", str(out)]
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "ndestudio", *command],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # (its own process group, as a terminal's job is)
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "trial-000" / "metrics.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)  # well into the first trial
+    os.killpg(sweep.pid, signal.SIGINT)
+    _, stderr = sweep.communicate(timeout=120)
+    assert sweep.returncode == 130 and "Traceback" not in stderr
+    rows = _rows(out)
+    assert [(r["trial"], r["status"]) for r in rows] == [("trial-000", "interrupted")]
+    assert rows[0]["message"] == "interrupted: its checkpoint holds the last good weights"
+    trainer = Trainer.from_checkpoint(out / rows[0]["checkpoint"])
+    assert trainer.iteration > 0
+    assert not (out / "trial-001").exists()  # no more trials were started
