@@ -155,11 +155,11 @@ def test_stop_lands_inside_the_backward_pass(gradient, scale, tol, engine):
 
 
 def _long_fixed_step_trainer(engine: str, family: str) -> Trainer:
-    """Thousands of evaluations per solve: midpoint steps of 3e-4 over a window of the spiral,
+    """Thousands of evaluations per solve: midpoint steps of 6e-4 over a window of the spiral,
     rk4 steps of 1e-2 along the CDE's paths."""
     spec = _spec(engine, family, iterations=5, batch_size=8)
     spec.solver.method, spec.solver.step_size = (
-        ("midpoint", 3e-4) if family == "ode" else ("rk4", 1e-2)
+        ("midpoint", 6e-4) if family == "ode" else ("rk4", 1e-2)
     )
     return Trainer(spec)
 
