@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ndestudio.core.models.mlp import MLP, VectorField
+from ndestudio.core.shard import BatchShare
 from ndestudio.core.solvers import Probe, solve_sde
 from ndestudio.core.specs import ModelSpec, NetworkSpec, SolverSpec
 
@@ -110,15 +111,21 @@ class LatentSDE(nn.Module):
         generator: torch.Generator | None = None,
         seed: int | None = None,
         probe: Probe | None = None,
+        share: BatchShare | None = None,
     ) -> LatentOutput:
         """Encode normalised series ``xs`` (batch, T, C) observed at ``ts`` and reconstruct
-        them through the posterior SDE."""
+        them through the posterior SDE. ``share``: ``xs`` is a shard of a larger batch, whose
+        noise is drawn whole (see :class:`BatchShare`)."""
         observed = torch.nan_to_num(xs).transpose(0, 1)  # (T, batch, C)
         encoded, _ = self.encoder(observed.flip(0))
         context = self.context_out(encoded.flip(0))  # (T, batch, context)
         stats = self.initial(context[0])
         mean, logstd = stats.chunk(2, dim=-1)
-        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
+        if share is None:
+            noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        else:
+            noise = share.normal(mean.shape[-1], generator, mean.dtype)
+        noise = noise.to(mean.device)
         z0 = mean + logstd.exp() * noise
         self.fields.set_context(ts, context)
         zs, log_ratio = solve_sde(
@@ -131,6 +138,7 @@ class LatentSDE(nn.Module):
             probe=probe,
             logqp=True,
             extra_adjoint_params=(context,),
+            share=share,
         )
         prior = torch.distributions.Normal(self.prior_mean, self.prior_logstd.exp())
         posterior = torch.distributions.Normal(mean, logstd.exp())

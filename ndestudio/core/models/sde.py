@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ndestudio.core.models.mlp import MLP, VectorField
+from ndestudio.core.shard import BatchShare
 from ndestudio.core.solvers import (
     CDEField,
     Probe,
@@ -91,14 +92,19 @@ class NeuralSDE(nn.Module):
         probe: Probe | None = None,
         initial_noise: torch.Tensor | None = None,
         increments: torch.Tensor | None = None,
+        share: BatchShare | None = None,
     ) -> torch.Tensor:
         """Generate ``batch`` normalised sample paths at ``ts``: (batch, T, channels).
 
         ``initial_noise`` (batch, noise) and Brownian ``increments`` (steps, batch, channels)
         over :func:`sde_step_grid` replace the random draws (used to check exported models).
+        ``share``: generate this shard's rows of ``share.batch`` paths (``batch`` is its
+        count): the noise is drawn for the whole batch, as one process would draw it.
         """
         p = self.readout.weight
-        if initial_noise is None:
+        if initial_noise is None and share is not None:
+            initial_noise = share.normal(self.noise_size, generator, p.dtype)
+        elif initial_noise is None:
             initial_noise = torch.randn(batch, self.noise_size, generator=generator, dtype=p.dtype)
         x0 = self.initial(initial_noise.to(p))
         xs = solve_sde(
@@ -110,6 +116,7 @@ class NeuralSDE(nn.Module):
             seed=seed,
             probe=probe,
             increments=increments,
+            share=share,
         )
         return self.readout(xs).transpose(0, 1)
 

@@ -9,6 +9,7 @@ import torch
 import torchsde
 from torch import nn
 
+from ndestudio.core.shard import BatchShare, Shard
 from ndestudio.core.solvers.stats import Probe
 from ndestudio.core.specs import SolverSpec
 
@@ -109,6 +110,41 @@ class GridBrownian(torchsde.BaseBrownian):
         return "none"
 
 
+class ShardBrownian(torchsde.BaseBrownian):
+    """A shard's rows of a Brownian motion drawn for a whole batch (data-parallel training:
+    each rank's series see the increments, and Lévy areas, one process would give them)."""
+
+    def __init__(self, whole: torchsde.BaseBrownian, shard: Shard) -> None:
+        self._whole = whole
+        self._shard = shard
+        self._rows = len(shard.rows(torch.empty(whole.shape[0], 0)))
+
+    def __call__(self, ta, tb=None, return_U=False, return_A=False):
+        drawn = self._whole(ta, tb, return_U=return_U, return_A=return_A)
+        if isinstance(drawn, tuple):
+            return tuple(None if part is None else self._shard.rows(part) for part in drawn)
+        return self._shard.rows(drawn)
+
+    def __repr__(self) -> str:
+        return f"ShardBrownian({self._whole!r}, rank={self._shard.rank}, world={self._shard.world})"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._whole.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._whole.device
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((self._rows, *self._whole.shape[1:]))
+
+    @property
+    def levy_area_approximation(self) -> str:
+        return self._whole.levy_area_approximation
+
+
 def solve_sde(
     sde: nn.Module,
     y0: torch.Tensor,
@@ -121,6 +157,7 @@ def solve_sde(
     increments: torch.Tensor | None = None,
     logqp: bool = False,
     extra_adjoint_params: tuple[torch.Tensor, ...] = (),
+    share: BatchShare | None = None,
 ) -> Any:
     """Solve the SDE ``sde`` (with ``f``, ``g``, ``noise_type``, ``sde_type``) at times ``ts``.
 
@@ -130,6 +167,8 @@ def solve_sde(
     ``logqp``: also return the KL divergence of the path from the prior SDE (whose drift is
     ``sde.h``) per step, (T - 1, batch), for latent SDEs. ``extra_adjoint_params``: tensors
     the fields depend on besides their parameters (an encoder's context), for the adjoint.
+    ``share``: ``y0`` is a shard of a larger batch; the Brownian motion is drawn for the whole
+    batch (from ``seed``) and the shard's rows are kept.
     """
     probe = probe or Probe()
     probe.stats.engine = "torchsde"
@@ -144,13 +183,15 @@ def solve_sde(
     else:
         bm = brownian_motion(
             ts,
-            y0.shape[0],
+            y0.shape[0] if share is None else share.batch,
             brownian_size,
             method=spec.method,
             seed=seed,
             dtype=y0.dtype,
             device=y0.device,
         )
+        if share is not None and share.shard.world > 1:
+            bm = ShardBrownian(bm, share.shard)
     if not probe.stats.in_backward:
         span = float(ts[-1] - ts[0])
         probe.stats.solves += 1

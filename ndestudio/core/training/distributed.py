@@ -9,6 +9,13 @@ so that DDP's average of the ranks' gradients is the gradient of the global batc
 one process would compute it. Everything else (evaluation, early stopping, the best weights)
 runs the same on every rank from the same numbers; rank 0 alone prints and writes files.
 
+SDE models draw noise: a rank draws it for the whole global batch (the initial noise, the
+gradient penalty's mixtures, the Brownian motion from the step's seed) and keeps its rows
+(:class:`ndestudio.core.shard.BatchShare`), so its series see what they would see in one
+process. The SDE-GAN's players are wrapped each on its own; its gradient penalty's double
+backward needs nothing of DDP: the penalty's gradient is each path's own, and the parameters'
+gradients (all of them, through the penalty too) come from the one ``backward``.
+
 A stop is agreed on between steps (an all-reduce of each rank's stop flag): a rank that
 stopped inside a solve would leave the others waiting in the gradient all-reduce.
 """
@@ -17,15 +24,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-# Families whose objective is sharded; others are refused by name (see ``refusal``).
-SHARDED_FAMILIES = ("ode", "cde")
+from ndestudio.core.shard import Shard
 
 
 class RankFailure(Exception):
@@ -33,28 +38,9 @@ class RankFailure(Exception):
     for the user; the run's files are left as the last checkpoint wrote them)."""
 
 
-@dataclass(frozen=True)
-class Shard:
-    """Which rows of a global batch this process trains on, and how its loss is scaled."""
-
-    rank: int = 0
-    world: int = 1
-
-    def rows(self, x: torch.Tensor) -> torch.Tensor:
-        """This rank's rows of ``x`` (batch first)."""
-        return x if self.world == 1 else x[self.rank :: self.world]
-
-
-SINGLE = Shard()
-
-
-def refusal(family: str, batch_size: int, world: int) -> str | None:
-    """Why a run of this family and batch size cannot be sharded over ``world`` ranks."""
-    if family not in SHARDED_FAMILIES:
-        return (
-            f"distributed training covers ODE and CDE models; an {family.upper()} model trains "
-            "in one process (its adversarial or variational objective is not sharded here)"
-        )
+def refusal(batch_size: int, world: int) -> str | None:
+    """Why a run with this batch size cannot be sharded over ``world`` ranks (every family's
+    objective is: see each task's ``loss``)."""
     if batch_size < world:
         return f"the batch size ({batch_size}) must be at least the number of ranks ({world})"
     return None

@@ -10,7 +10,7 @@ import copy
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,11 +20,14 @@ from ndestudio.core.data import TimeSeriesDataset
 from ndestudio.core.events import Snapshot
 from ndestudio.core.models import CDEDiscriminator, LatentSDE, NeuralCDE, NeuralODE, NeuralSDE
 from ndestudio.core.models.latent_sde import LatentOutput
+from ndestudio.core.shard import SINGLE, BatchShare, Shard
 from ndestudio.core.solvers import Probe, path_coefficients
 from ndestudio.core.solvers.fast import planned_engine
 from ndestudio.core.specs import CDESpec, RunSpec
-from ndestudio.core.training.distributed import SINGLE, Shard
 from ndestudio.core.training.windows import window_at
+
+if TYPE_CHECKING:
+    from ndestudio.core.training.distributed import Distributed
 
 SNAPSHOT_SERIES = 16
 
@@ -103,6 +106,24 @@ class Task(ABC):
 
     def normalised(self, rows: np.ndarray) -> torch.Tensor:
         return self.tensor((self.data.values[rows] - self.loc) / self.scale)
+
+    def distribute(self, distributed: Distributed) -> None:
+        """Train this rank's shard of every batch, through a DDP wrapper of the model."""
+        self.shard = distributed.shard
+        self.wrapped = distributed.wrap(self.model)
+
+    def share_of(self, batch: int) -> BatchShare | None:
+        """This rank's share of a global batch of ``batch`` rows, for drawing its noise
+        (``None`` in one process: the rows draw their own)."""
+        return None if self.shard.world == 1 else BatchShare(self.shard, batch)
+
+    def shard_mean(self, values: torch.Tensor, batch: int) -> torch.Tensor:
+        """The mean over a global batch of ``batch`` rows of per-row ``values``, as this
+        rank's part of it: its rows' sum over ``batch``, times the world size (DDP averages
+        the ranks' gradients)."""
+        if self.shard.world == 1:
+            return values.mean()
+        return values.sum() * (self.shard.world / batch)
 
     def sample_rows(self, n_rows: int) -> torch.Tensor:
         size = min(self.spec.train.batch_size, n_rows)
@@ -560,6 +581,16 @@ class SDEGANTask(Task):
         if self.spec.model.sde.gan_constraint == "clip":
             self.discriminator.clip_weights()
         self._generator_step = True
+        # What a training step calls: the players, or their DDP wrappers (one each).
+        self.generator_trainee: nn.Module = self.generator_model
+        self.discriminator_trainee: nn.Module = self.discriminator
+
+    def distribute(self, distributed: Distributed) -> None:
+        """Wrap each player on its own (the average is not trained: every rank updates it
+        from the same averaged weights)."""
+        self.shard = distributed.shard
+        self.generator_trainee = distributed.wrap(self.generator_model)
+        self.discriminator_trainee = distributed.wrap(self.discriminator)
 
     def parameter_groups(self, lr: float) -> list[dict]:
         ratio = self.spec.model.sde.discriminator_lr_ratio
@@ -576,33 +607,42 @@ class SDEGANTask(Task):
 
     def loss(self, iteration: int, probe: Probe) -> torch.Tensor:
         rows = self.sample_rows(len(self.train_rows))
-        real = self.train_values[rows]
+        batch, share = len(rows), self.share_of(len(rows))
+        real = self.shard.rows(self.train_values[rows])
         self._generator_step = not self._critic_only(iteration)
         with torch.set_grad_enabled(self._generator_step):
-            fake = self.generator_model(
+            fake = self.generator_trainee(
                 self.times,
-                len(rows),
+                len(real),
                 self.spec.solver,
                 seed=self._seed(iteration),
                 generator=self.generator,
                 probe=probe,
+                share=share,
             )
-        loss = (
-            self.discriminator(fake, self.times).mean()
-            - self.discriminator(real, self.times).mean()
+        critic = self.discriminator_trainee
+        loss = self.shard_mean(critic(fake, self.times), batch) - self.shard_mean(
+            critic(real, self.times), batch
         )
         if self.spec.model.sde.gan_constraint == "gradient_penalty":
             loss = loss + self.spec.model.sde.gradient_penalty * self._gradient_penalty(
-                real, fake.detach()
+                real, fake.detach(), batch, share
             )
         return loss
 
-    def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        mix = torch.rand(real.shape[0], 1, 1, generator=self.generator).to(real)
-        paths = (mix * real + (1 - mix) * fake).requires_grad_(True)
-        score = self.discriminator(paths, self.times).sum()
+    def _gradient_penalty(
+        self, real: torch.Tensor, fake: torch.Tensor, batch: int, share: BatchShare | None
+    ) -> torch.Tensor:
+        """WGAN-GP's penalty on the critic's gradient at random mixtures of real and fake
+        paths (the gradient is each path's own: a shard computes its rows' alone)."""
+        if share is None:
+            mix = torch.rand(real.shape[0], 1, 1, generator=self.generator)
+        else:
+            mix = share.uniform((1, 1), self.generator, torch.float32)
+        paths = (mix.to(real) * real + (1 - mix.to(real)) * fake).requires_grad_(True)
+        score = self.discriminator_trainee(paths, self.times).sum()
         (grad,) = torch.autograd.grad(score, paths, create_graph=True)
-        return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+        return self.shard_mean((grad.flatten(1).norm(dim=1) - 1).pow(2), batch)
 
     def after_backward(self) -> None:
         # One loss for both players: the critic descends it, the generator ascends it.
@@ -683,29 +723,35 @@ class LatentSDETask(Task):
         self.train_values = self.normalised(self.train_rows)
         self._prepare_validation()
 
-    def _negative_elbo(self, xs: torch.Tensor, out: LatentOutput, kl_weight: float) -> torch.Tensor:
-        """Per observation time: −log p(x | z) + w · (KL of z₀ + KL of the path)."""
+    def _negative_elbo(
+        self, xs: torch.Tensor, out: LatentOutput, kl_weight: float, per_series: bool = False
+    ) -> torch.Tensor:
+        """Per observation time: −log p(x | z) + w · (KL of z₀ + KL of the path); the mean
+        over the series, or each series' (``per_series``)."""
         std = self.spec.model.sde.likelihood_std
         observed = ~torch.isnan(xs)
         z = (out.reconstruction - torch.nan_to_num(xs)) / std
         nll = 0.5 * z.pow(2) + math.log(std) + 0.5 * math.log(2 * math.pi)
         nll = torch.where(observed, nll, torch.zeros_like(nll)).sum(dim=(1, 2))
-        return ((nll + kl_weight * (out.kl_initial + out.kl_path)) / xs.shape[1]).mean()
+        each = (nll + kl_weight * (out.kl_initial + out.kl_path)) / xs.shape[1]
+        return each if per_series else each.mean()
 
     def loss(self, iteration: int, probe: Probe) -> torch.Tensor:
         rows = self.sample_rows(len(self.train_rows))
-        xs = self.train_values[rows]
-        out = self.model(
+        xs = self.shard.rows(self.train_values[rows])
+        out = self.trainee(
             xs,
             self.times,
             self.spec.solver,
             generator=self.generator,
             seed=self._seed(iteration),
             probe=probe,
+            share=self.share_of(len(rows)),
         )
         sde = self.spec.model.sde
         ramp = 1.0 if sde.kl_anneal_iterations == 0 else iteration / sde.kl_anneal_iterations
-        return self._negative_elbo(xs, out, sde.kl_weight * min(1.0, ramp))
+        elbo = self._negative_elbo(xs, out, sde.kl_weight * min(1.0, ramp), per_series=True)
+        return self.shard_mean(elbo, len(rows))
 
     def evaluate(self, probe: Probe) -> Evaluation:
         """Reconstruction error and ELBO on the validation series; prior samples' marginals."""

@@ -87,7 +87,7 @@ class Trainer:
         validate(spec)
         self.distributed = distributed
         if distributed is not None:
-            refused = refusal(spec.model.family, spec.train.batch_size, distributed.world)
+            refused = refusal(spec.train.batch_size, distributed.world)
             if refused:
                 raise SpecError([refused])
         self.spec = copy.deepcopy(spec)
@@ -104,8 +104,7 @@ class Trainer:
         self.task: Task = task_cls(self.spec, self.dataset, self.device, self.dtype, self.generator)
         self.model = self.task.model
         if distributed is not None:
-            self.task.shard = distributed.shard
-            self.task.wrapped = distributed.wrap(self.model)
+            self.task.distribute(distributed)
         self.optimizer = make_optimizer(spec.train, self.task.parameter_groups(spec.train.lr))
         self.schedule = make_schedule(spec.train, self.optimizer)
         self.stats = SolveStats()
