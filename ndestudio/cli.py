@@ -372,7 +372,8 @@ def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
                     warned = event.warning
                     save_if_due(False)
                 elif isinstance(event, ev.Failed):
-                    print(f"\nerror: {event.message}", file=log)
+                    if main or event.this_rank_only:  # (else rank 0 says it for all)
+                        print(f"\nerror: {rank}{event.message}", file=sys.stderr)
                     code = 1
                 elif isinstance(event, ev.Stopped) and interrupts.count:
                     code = 130

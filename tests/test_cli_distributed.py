@@ -186,6 +186,48 @@ def test_a_rank_killed_mid_run_ends_the_run_with_a_clear_message(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "metrics.csv"]
 
 
+_FAILING_SOLVE = """
+import os
+if os.environ.get("RANK") == "1":  # (rank 1's shard alone: its solve fails at iteration 7)
+    from ndestudio.core.training import tasks
+
+    solved = tasks.CDETask.loss
+
+    def loss(self, iteration, probe):
+        if iteration == 6:
+            raise AssertionError("max_num_steps exceeded (10)")
+        return solved(self, iteration, probe)
+
+    tasks.CDETask.loss = loss
+"""
+
+
+def test_a_solve_that_fails_on_one_rank_ends_the_run_with_that_rank_s_reason(tmp_path):
+    injected = tmp_path / "injected"
+    injected.mkdir()
+    (injected / "sitecustomize.py").write_text(_FAILING_SOLVE)
+    config = _config(tmp_path, "cde", iterations=40)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(injected), *sys.path]))
+    train = [sys.executable, "-m", "ndestudio", "train", str(config), "--nproc", "2"]
+    run = subprocess.run(
+        [*train, "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert run.returncode == 1, run.stderr
+    assert (
+        "error: rank 1: The solver needed more than max_num_steps=10000 steps at iteration 7"
+        in run.stderr
+    )
+    assert "rank 0: another rank of the distributed run failed or was stopped" in run.stderr
+    assert "error: the distributed run failed: rank 1 (pid " in run.stderr
+    assert "exited with status 1; 1 other rank(s) stopped with it" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stderr.count("max_num_steps") == 1  # (rank 1 said it; rank 0 did not repeat it)
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc for the ranks")
 def test_ctrl_c_stops_every_rank_at_one_step_and_rank_0_saves(tmp_path):
     launcher, out, _ = _start_long_run(tmp_path)

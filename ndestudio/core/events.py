@@ -116,6 +116,9 @@ class Failed:
     iteration: int
     reason: str
     remedies: tuple[str, ...] = ()
+    # A distributed run: the solve of this rank's shard failed, not the others' (they stop
+    # when it leaves). Other failures (non-finite global loss, evaluation) reach every rank.
+    this_rank_only: bool = False
 
     @property
     def message(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from array import array
@@ -197,7 +198,8 @@ class Trainer:
                 if self.distributed is not None and is_collective_failure(exc):
                     raise left(exc) from None  # (another rank is gone: not this one's solve)
                 self._restore_last_good()
-                yield solver_failure(self.iteration + 1, exc, self.spec)
+                failed = solver_failure(self.iteration + 1, exc, self.spec)
+                yield dataclasses.replace(failed, this_rank_only=self.distributed is not None)
                 return
             if isinstance(outcome, ev.Failed):
                 yield outcome
