@@ -20,6 +20,7 @@ from ndestudio.cli_sweep import add_parser as add_sweep_parser
 from ndestudio.core import events as ev
 from ndestudio.core.control import TrainControl
 from ndestudio.core.errors import UserError
+from ndestudio.core.resources import load_config
 from ndestudio.core.specs import RunSpec, SpecError
 from ndestudio.core.validation import validate
 
@@ -209,7 +210,7 @@ def _prepare(
     trainer; rank 0 alone removes an overwritten run's files)."""
     from ndestudio.core.training import Trainer
 
-    spec = RunSpec.load(args.config)
+    spec = load_config(args.config)
     if args.iterations is not None:
         spec.train.iterations = args.iterations
     if args.device is not None:
@@ -510,6 +511,31 @@ def inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def about(args: argparse.Namespace) -> int:
+    """The versions NDE Studio runs on (as Help ▸ About lists them), for a bug report."""
+    from ndestudio.core.about import versions
+
+    for what, version in versions(load_torch=True):
+        print(f"{what + ':':14s} {version}")
+    return 0
+
+
+def examples(args: argparse.Namespace) -> int:
+    """The bundled example configs: ``ndestudio train NAME`` and ``gui --config NAME`` take
+    their names."""
+    from ndestudio.core.resources import examples as bundled
+
+    for name, path in bundled().items():
+        spec = RunSpec.load(path)
+        family = spec.model.family.upper()
+        if spec.model.family == "sde":
+            family = "SDE (latent)" if spec.model.sde.objective == "latent_sde" else "SDE-GAN"
+        data = spec.data.name if spec.data.source != "file" else Path(spec.data.path).name
+        print(f"{name:22s} {family:13s} {spec.data.source} {data}, {spec.solver.method}")
+    print("train one: ndestudio train NAME --out DIR (or ndestudio gui --config NAME)")
+    return 0
+
+
 def demos(args: argparse.Namespace) -> int:
     from ndestudio.core.data import DEMOS
 
@@ -575,12 +601,17 @@ def gui(args: argparse.Namespace) -> int:
     from ndestudio.gui.app import run
 
     try:
-        spec = RunSpec.load(args.config) if getattr(args, "config", None) else None
+        spec = load_config(args.config) if getattr(args, "config", None) else None
     except SpecError as exc:
         _report(exc, args.config)
         return 2
     project = Path(args.project) if getattr(args, "project", None) else None
-    return run(project=project, spec=spec, autotrain=getattr(args, "train", False))
+    return run(
+        project=project,
+        spec=spec,
+        autotrain=getattr(args, "train", False),
+        smoke=getattr(args, "smoke", False),
+    )
 
 
 def _positive_seconds(text: str) -> float:
@@ -617,11 +648,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     p_gui = sub.add_parser("gui", help="open the window (the default)")
     p_gui.add_argument("project", nargs="?", help="a project file (.ndeproj) to open")
-    p_gui.add_argument("--config", help="start from this run config instead of the demo")
+    p_gui.add_argument(
+        "--config", help="start from this run config (a file or a bundled example's name)"
+    )
     p_gui.add_argument("--train", action="store_true", help="start training at once")
+    p_gui.add_argument(
+        "--smoke",
+        action="store_true",
+        help="check the application starts: show the window, wait for PyTorch, train 5 steps, "
+        "quit (exit status 0 when it all worked)",
+    )
     p_gui.set_defaults(func=gui)
     p_train = sub.add_parser("train", help="train a model from a JSON run config")
-    p_train.add_argument("config", help="run config (see resources/configs/)")
+    p_train.add_argument(
+        "config", help="run config: a JSON file, or a bundled example's name (ndestudio examples)"
+    )
     p_train.add_argument("--out", required=True, help="folder for checkpoint.pt and metrics.csv")
     p_train.add_argument("--iterations", type=int, help="override the config's iteration count")
     p_train.add_argument("--device", help="override the device: auto, cpu, cuda, cuda:N")
@@ -696,6 +737,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_inspect.set_defaults(func=inspect)
     add_evaluate_parser(sub)
     add_sweep_parser(sub)
+    p_about = sub.add_parser("about", help="the versions of NDE Studio and what it runs on")
+    p_about.set_defaults(func=about)
+    p_examples = sub.add_parser("examples", help="list the bundled example configs")
+    p_examples.set_defaults(func=examples)
     p_demos = sub.add_parser("demos", help="list the built-in demo systems")
     p_demos.set_defaults(func=demos)
     p_datasets = sub.add_parser(

@@ -59,12 +59,12 @@ def add_parser(sub: Any) -> None:
 
 
 def sweep(args: argparse.Namespace) -> int:
-    from ndestudio.core.specs import RunSpec
+    from ndestudio.core.resources import load_config
     from ndestudio.core.sweep import best, parse_grid, trials, write_results
 
     out = Path(args.out)
     try:
-        base = RunSpec.load(args.config)
+        base = load_config(args.config)
         if args.iterations is not None:
             base.train.iterations = args.iterations
         planned = trials(base, parse_grid(args.grid), args.samples)

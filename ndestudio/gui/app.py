@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pyqtgraph as pg
 import qasync
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from ndestudio.core.resources import resource_path
 from ndestudio.core.specs import RunSpec
 from ndestudio.gui.autosave import discard_orphan, orphaned_autosaves
 from ndestudio.gui.main_window import MainWindow
 from ndestudio.gui.plots import svg_export
+from ndestudio.gui.smoke import SmokeCheck
 
 STYLE = """
 QDockWidget::title { padding: 4px; background: #e9edf2; }
@@ -24,10 +27,26 @@ QPushButton { padding: 4px 10px; }
 """
 
 
+DESKTOP_ID = "io.github.ndestudio.NDEStudio"
+
+
+def app_icon() -> QIcon:
+    """The application's icon, at each size rendered from its SVG (packaging/render_icons.py):
+    a pixmap per size reads better at 16 px than the SVG scaled down."""
+    icon = QIcon()
+    for folder in sorted(resource_path("icons").iterdir()):
+        png = folder / "ndestudio.png"
+        if png.is_file():
+            icon.addFile(str(png))
+    return icon if not icon.isNull() else QIcon(str(resource_path("icons", "ndestudio.svg")))
+
+
 def make_app(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setApplicationName("NDE Studio")
     app.setOrganizationName("NDE Studio")
+    app.setDesktopFileName(DESKTOP_ID)  # (Wayland and docks match the .desktop file by it)
+    app.setWindowIcon(app_icon())
     app.setStyleSheet(STYLE)
     pg.setConfigOptions(antialias=False, background="w", foreground="k")
     svg_export.install()
@@ -76,23 +95,33 @@ def mention_orphans(window: MainWindow) -> None:
 
 
 def launch(
-    project: Path | None = None, spec: RunSpec | None = None, autotrain: bool = False
+    project: Path | None = None,
+    spec: RunSpec | None = None,
+    autotrain: bool = False,
+    smoke: bool = False,
 ) -> MainWindow:
     """Show the window, then load PyTorch behind it (see gui/core_loader.py); the project,
-    an autosave to restore and ``autotrain`` wait until it is loaded."""
+    an autosave to restore and ``autotrain`` wait until it is loaded. ``smoke``: train a few
+    steps and quit (see gui/smoke.py; the window's ``smoke`` holds the outcome)."""
     app = make_app()
     window = MainWindow(spec, defer_core=True)
+    window.smoke = SmokeCheck(window) if smoke else None
     window.show()
     app.processEvents()  # paint the window before the import takes the GIL
     window.load_core()
 
     def start() -> None:
+        if window.smoke is not None:
+            mention_orphans(window)
+            window.smoke.start()
+            return
         if project is not None:
             window.open_project(project)
         elif autotrain:
             mention_orphans(window)
         else:
             offer_restore(window)
+            window.first_start()
         if autotrain:
             window.train()
 
@@ -100,8 +129,14 @@ def launch(
     return window
 
 
-def run(project: Path | None = None, spec: RunSpec | None = None, autotrain: bool = False) -> int:
-    _window = launch(project, spec, autotrain)  # referenced while the loop runs
+def run(
+    project: Path | None = None,
+    spec: RunSpec | None = None,
+    autotrain: bool = False,
+    smoke: bool = False,
+) -> int:
+    """The application's event loop until the window closes; its exit status."""
+    window = launch(project, spec, autotrain, smoke)  # referenced while the loop runs
     app = QApplication.instance()
 
     async def main() -> None:
@@ -111,4 +146,4 @@ def run(project: Path | None = None, spec: RunSpec | None = None, autotrain: boo
 
     with contextlib.suppress(asyncio.CancelledError):
         qasync.run(main())
-    return 0
+    return window.smoke.code if window.smoke is not None else 0

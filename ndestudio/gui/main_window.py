@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ndestudio import __version__
 from ndestudio.core import events as ev
 from ndestudio.core.presets import preset
 from ndestudio.core.project import Project
 from ndestudio.core.specs import DataSpec, RunSpec
+from ndestudio.gui.about import AboutDialog, WhatToTryDialog, show_what_to_try_once
 from ndestudio.gui.autosave import AutosaveSlot
 from ndestudio.gui.core_loader import CoreLoader, import_core
 from ndestudio.gui.drops import data_file_from, dropped_files
@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.session = Session(copy.deepcopy(spec) if spec else default_spec())
         self.project_path: Path | None = None
         self.dirty = False
+        self.smoke: Any = None  # (``gui --smoke``: its SmokeCheck, see gui/smoke.py)
         self.failure_box: QMessageBox | None = None
         self.autosave_slot = AutosaveSlot(
             Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
@@ -541,9 +542,14 @@ class MainWindow(QMainWindow):
         self.failure_box = box
 
     def about(self) -> None:
-        QMessageBox.about(
-            self, "NDE Studio", f"NDE Studio {__version__}: neural ODEs, CDEs and SDEs."
-        )
+        AboutDialog(self).exec()
+
+    def what_to_try(self) -> None:
+        WhatToTryDialog(self).exec()
+
+    def first_start(self) -> None:
+        """The "what to try" page, once per user (it stays under Help)."""
+        show_what_to_try_once(self.settings, self)
 
     def schedule(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run ``coro`` on the qasync loop when there is one, else to completion now."""

@@ -85,6 +85,13 @@ class WindowMenus:
         )
         self.view_menu = bar.addMenu("&View")
         help_menu = bar.addMenu("&Help")
+        self._action(
+            help_menu,
+            "&What to try",
+            w.what_to_try,
+            tip="The first steps: load a demo, train, inspect, export.",
+            needs_core=False,
+        )
         self._action(help_menu, "&About NDE Studio", w.about, needs_core=False)
 
     def _action(
