@@ -22,6 +22,7 @@ from ndestudio.core.control import TrainControl
 from ndestudio.core.errors import UserError
 from ndestudio.core.resources import load_config
 from ndestudio.core.specs import RunSpec, SpecError
+from ndestudio.core.tensorboard_log import TensorBoardLog, missing_message, tensorboard_installed
 from ndestudio.core.validation import validate
 
 if TYPE_CHECKING:
@@ -87,9 +88,14 @@ class MetricsWriter:
     ]
 
     def __init__(
-        self, path: Path, resume_at: int | None = None, metric_names: tuple[str, ...] = ()
+        self,
+        path: Path,
+        resume_at: int | None = None,
+        metric_names: tuple[str, ...] = (),
+        tensorboard: TensorBoardLog | None = None,
     ) -> None:
         self.pending: dict[str, float] | None = None
+        self.tensorboard = tensorboard  # (``--tensorboard``: the same scalars, as events)
         fields = self.FIELDS + [f"val_{name}" for name in metric_names]
         old_fields, rows = self._kept_rows(path, resume_at)
         fields += [name for name in old_fields if name not in fields]
@@ -114,8 +120,12 @@ class MetricsWriter:
     def step(self, step: ev.Step) -> None:
         self._flush()
         self.pending = {k: getattr(step, k) for k in self.FIELDS if k != "val_loss"}
+        if self.tensorboard is not None:
+            self.tensorboard.step(step)
 
     def evaluation(self, evaluation: ev.Eval) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.evaluation(evaluation)
         if self.pending is not None:
             self.pending["val_loss"] = evaluation.val_loss
             self.pending.update({f"val_{k}": v for k, v in evaluation.metrics.items()})
@@ -131,10 +141,14 @@ class MetricsWriter:
         self._flush()
         self.fh.flush()
         os.fsync(self.fh.fileno())
+        if self.tensorboard is not None:
+            self.tensorboard.flush()
 
     def close(self) -> None:
         self._flush()
         self.fh.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 def _iteration(row: dict[str, str]) -> float:
@@ -305,6 +319,9 @@ def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
     if out.exists() and not out.is_dir():
         print(f"error: {out} is a file; --out needs a folder", file=log)
         return 2
+    if args.tensorboard and not tensorboard_installed():
+        print(f"error: {missing_message()}", file=log)
+        return 2
     try:
         trainer, resumed = _prepare(args, out, distributed)
         if main:
@@ -323,7 +340,12 @@ def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
     checkpoint = out / "checkpoint.pt"
     if main:
         spec.save(out / "config.json")
-        metrics = MetricsWriter(out / "metrics.csv", resumed, trainer.task.metric_names)
+        try:
+            board = TensorBoardLog(Path(args.tensorboard), resumed) if args.tensorboard else None
+        except UserError as exc:
+            print(f"error: {exc}", file=log)
+            return 2
+        metrics = MetricsWriter(out / "metrics.csv", resumed, trainer.task.metric_names, board)
     else:
         metrics = MetricsWriter(Path(os.devnull))
     bar = ProgressBar(spec.train.iterations, log)
@@ -665,6 +687,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_train.add_argument("--out", required=True, help="folder for checkpoint.pt and metrics.csv")
     p_train.add_argument("--iterations", type=int, help="override the config's iteration count")
+    p_train.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="also write metrics.csv's scalars as TensorBoard events to DIR "
+        '(needs the tensorboard package: pip install "ndestudio[tensorboard]")',
+    )
     p_train.add_argument("--device", help="override the device: auto, cpu, cuda, cuda:N")
     p_train.add_argument(
         "--seed", type=int, help="override the training seed (initial weights, batches, noise)"

@@ -42,6 +42,7 @@ from ndestudio.gui.panels.model_builder import ModelBuilderPanel
 from ndestudio.gui.panels.training import TrainingPanel
 from ndestudio.gui.project_files import ProjectFiles
 from ndestudio.gui.session import Session
+from ndestudio.gui.tensorboard_logging import TensorBoardLogging
 from ndestudio.gui.views.base import RunView
 from ndestudio.gui.views.cde_readout import CDEReadoutView
 from ndestudio.gui.views.phase_portrait import PhasePortraitView
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self._build_panels()
         self.run_status = RunStatus(self.session, self.training_panel, self.statusBar())
+        self.tensorboard_logging = TensorBoardLogging(self.session, self.training_panel)
         self.views: list[RunView] = [
             self.run_plots,
             self.run_status,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from importlib import metadata
 
+import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
@@ -70,3 +71,27 @@ def test_gui_smoke_starts_trains_five_steps_and_quits(tmp_path):
     assert "smoke: window shown, core loaded in" in result.stderr
     assert "smoke: trained 5 steps (loss " in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_tensorboard_box_logs_a_window_run(make_window, qtbot, tmp_path):
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    window = make_window()
+    panel = window.training_panel
+    assert panel.tensorboard.isEnabled()
+    panel.tensorboard.setChecked(True)
+    panel.tensorboard_dir.setText(str(tmp_path / "tb"))
+    panel.iterations.setValue(30)
+    window.train()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=60_000)
+    assert window.tensorboard_logging.log is None  # closed with the run
+    folder = tmp_path / "tb" / window.session.spec.name
+    events = accumulator.EventAccumulator(str(folder))
+    events.Reload()
+    losses = {e.step: e.value for e in events.Scalars("loss")}
+    history = window.session.trainer.history
+    assert sorted(losses) == list(range(1, 31))
+    for step, loss in zip(history["iteration"], history["loss"], strict=True):
+        assert losses[step] == pytest.approx(loss, rel=1e-6)
+    assert [e.step for e in events.Scalars("val_loss")] == window.session.trainer.eval_history[
+        "iteration"
+    ]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -14,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from ndestudio.core.specs import OPTIMIZERS, SCHEDULES, RunSpec
+from ndestudio.core.tensorboard_log import missing_message, tensorboard_installed
 from ndestudio.gui.panels.forms import Form, read_float, set_combo, show_float
 
 
@@ -87,6 +91,24 @@ class TrainingPanel(QWidget):
         box = QGroupBox("Optimisation")
         QVBoxLayout(box).addWidget(self.form)
         layout.addWidget(box)
+
+        # TensorBoard logs: a setting of this window, not of the run (not saved in the spec).
+        board = QHBoxLayout()
+        self.tensorboard = QCheckBox("TensorBoard logs in")
+        self.tensorboard_dir = QLineEdit()
+        self.tensorboard_dir.setPlaceholderText("folder")
+        board.addWidget(self.tensorboard)
+        board.addWidget(self.tensorboard_dir, 1)
+        if tensorboard_installed():
+            self.tensorboard.setToolTip(
+                "Also write the loss, gradient norm, evaluations, … as TensorBoard events to a "
+                "subfolder named after the run (open with: tensorboard --logdir FOLDER)."
+            )
+        else:
+            self.tensorboard.setEnabled(False)
+            self.tensorboard_dir.setEnabled(False)
+            self.tensorboard.setToolTip(missing_message())
+        layout.addLayout(board)
 
         buttons = QGridLayout()
         self.train_button = QPushButton("Train")
