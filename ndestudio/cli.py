@@ -22,7 +22,12 @@ from ndestudio.core.control import TrainControl
 from ndestudio.core.errors import UserError
 from ndestudio.core.resources import load_config
 from ndestudio.core.specs import RunSpec, SpecError
-from ndestudio.core.tensorboard_log import TensorBoardLog, missing_message, tensorboard_installed
+from ndestudio.core.tensorboard_log import (
+    STEP_SCALARS,
+    TensorBoardLog,
+    missing_message,
+    tensorboard_installed,
+)
 from ndestudio.core.validation import validate
 
 if TYPE_CHECKING:
@@ -75,17 +80,7 @@ class MetricsWriter:
     dropping the rows written after that checkpoint (by a run that was then killed).
     """
 
-    FIELDS = [
-        "iteration",
-        "loss",
-        "grad_norm",
-        "nfe_forward",
-        "nfe_backward",
-        "lr",
-        "wall_time",
-        "step_size_mean",
-        "val_loss",
-    ]
+    FIELDS = ["iteration", *STEP_SCALARS, "val_loss"]  # (TensorBoard logs the same names)
 
     def __init__(
         self,
