@@ -336,7 +336,9 @@ def _train(args: argparse.Namespace, distributed: Distributed | None) -> int:
     if main:
         spec.save(out / "config.json")
         try:
-            board = TensorBoardLog(Path(args.tensorboard), resumed) if args.tensorboard else None
+            board = (
+                TensorBoardLog(Path(args.tensorboard), resumed or 0) if args.tensorboard else None
+            )
         except UserError as exc:
             print(f"error: {exc}", file=log)
             return 2

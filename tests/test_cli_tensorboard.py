@@ -25,8 +25,15 @@ sys.meta_path.insert(0, _NoTensorBoard())
 """
 
 
-def _train(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
-    spec = small_spec("ode", iterations=6, eval_every=3)
+def _train(
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    iterations: int = 6,
+    seed: int = 0,
+):
+    spec = small_spec("ode", iterations=iterations, eval_every=3)
+    spec.train.seed = seed
     spec.save(tmp_path / "run.json")
     return subprocess.run(
         [sys.executable, "-m", "ndestudio", "train", str(tmp_path / "run.json"), *args],
@@ -80,3 +87,28 @@ def test_without_tensorboard_the_run_is_refused_with_the_install_command(tmp_pat
         'pip install "ndestudio[tensorboard]"'
     )
     assert not out.exists() and not (tmp_path / "tb").exists()
+
+
+def test_a_new_run_in_the_same_folder_replaces_the_old_ones_events(tmp_path):
+    """Purging is by step: what TensorBoard reads back is the newest run alone, a shorter
+    one included (no steps of the old run after its end)."""
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    board = tmp_path / "tb"
+    first = _train(tmp_path, "--out", str(tmp_path / "a"), "--tensorboard", str(board))
+    assert first.returncode == 0, first.stderr
+    second = _train(
+        tmp_path, "--out", str(tmp_path / "b"), "--tensorboard", str(board), iterations=4, seed=11
+    )
+    assert second.returncode == 0, second.stderr
+    events = accumulator.EventAccumulator(str(board))
+    events.Reload()
+    with (tmp_path / "b/metrics.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    losses = {int(r["iteration"]): float(r["loss"]) for r in rows}
+    got = {e.step: e.value for e in events.Scalars("loss")}
+    assert sorted(got) == [1, 2, 3, 4]
+    for step, loss in losses.items():
+        assert got[step] == pytest.approx(loss, rel=1e-6)
+    evaluated = [int(r["iteration"]) for r in rows if r["val_loss"]]
+    assert evaluated == [3, 4]  # (every 3 steps, and at the end)
+    assert [e.step for e in events.Scalars("val_loss")] == evaluated

@@ -42,18 +42,19 @@ def missing_message() -> str:
 class TensorBoardLog:
     """Event files in ``folder``: each step's scalars at its iteration, each evaluation's.
 
-    ``resume_at``: a run resumed from its checkpoint at that iteration; events written after
-    it (by the run that was then stopped or killed) are purged, as metrics.csv drops its rows.
+    ``start``: the iteration the run goes on from (0: a new one). Events the folder holds from
+    after it are purged when TensorBoard reads it: those of the run a resumed one was stopped
+    or killed in (as metrics.csv drops its rows), or of an earlier run that the new one
+    replaces (a run trained again after Reset, logged to the same folder).
     """
 
-    def __init__(self, folder: Path, resume_at: int | None = None) -> None:
+    def __init__(self, folder: Path, start: int = 0) -> None:
         if not tensorboard_installed():
             raise TensorBoardMissing(missing_message())
         from torch.utils.tensorboard import SummaryWriter
 
-        purge = None if resume_at is None else resume_at + 1
         try:
-            self.writer: Any = SummaryWriter(log_dir=str(folder), purge_step=purge)
+            self.writer: Any = SummaryWriter(log_dir=str(folder), purge_step=start + 1)
         except OSError as exc:
             raise UserError(
                 f"cannot write TensorBoard logs to {folder}: {exc.strerror or exc}"

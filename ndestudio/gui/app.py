@@ -113,7 +113,7 @@ def launch(
     def start() -> None:
         if window.smoke is not None:
             mention_orphans(window)
-            window.smoke.start()
+            window.smoke.start(project)
             return
         if project is not None:
             window.open_project(project)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication
@@ -31,6 +32,7 @@ class SmokeCheck(QObject):
         self.started = time.perf_counter()
         self.core_s = 0.0
         self.finished = False
+        self.ran = False  # a run has started
         window.session.events.connect(self._on_events)
         window.session.state_changed.connect(self._on_state)
         window.session.problem.connect(self._on_problem)
@@ -39,14 +41,29 @@ class SmokeCheck(QObject):
         self.timeout.timeout.connect(self._timed_out)
         self.timeout.start(int(SMOKE_TIMEOUT_S * 1000))
 
-    def start(self) -> None:
-        """Called once the core is loaded."""
+    def start(self, project: Path | None = None) -> None:
+        """Called once the core is loaded; ``project``: open it first, and train it."""
         self.core_s = time.perf_counter() - self.started
         print(f"smoke: window shown, core loaded in {self.core_s:.1f} s", file=sys.stderr)
+        if project is not None and not self.window.open_project(project):
+            box = self.window.failure_box
+            self._finish(box.text() if box is not None else f"cannot open {project}")
+            return
         self.window.training_panel.iterations.setValue(self.steps)  # (the run: 5 steps)
         self.window.train()
-        if self.window.session.state == "idle":
-            self._finish(self.problem or "training did not start")
+        self._check_started()
+
+    def _check_started(self) -> None:
+        """Until the run starts: a Train that waits for its data file (or packaged dataset)
+        to load is not a failure; a load that ended without starting the run is."""
+        if self.finished or self.window.session.state != "idle":
+            return
+        if self.window.data_panel.loading:  # (a load that ends starts the run, or fails)
+            QTimer.singleShot(100, self._check_started)
+            return
+        panel_error = self.window.data_panel.error
+        refused = panel_error.text() if not panel_error.isHidden() else ""
+        self._finish(self.problem or refused or "training did not start")
 
     def _on_events(self, batch: list[ev.Event]) -> None:
         for event in batch:
@@ -61,7 +78,9 @@ class SmokeCheck(QObject):
         self.problem = message
 
     def _on_state(self, state: str) -> None:
-        if state == "idle":
+        if state != "idle":
+            self.ran = True
+        elif self.ran:
             self._finish(self.problem)
 
     def _timed_out(self) -> None:

@@ -16,8 +16,8 @@ from ndestudio.gui.session import Session
 
 class TensorBoardLogging(QObject):
     """Opens a log when a run starts with the box checked, feeds it the run's events, and
-    closes it when the run ends. A run continued later goes on in the same folder (events
-    after its start iteration, left by an earlier run, are purged)."""
+    closes it when the run ends. A run continued later goes on in the same folder; events from
+    after its start, left by an earlier run (one trained before a Reset), are purged."""
 
     def __init__(self, session: Session, panel: TrainingPanel) -> None:
         super().__init__(panel)
@@ -39,7 +39,7 @@ class TensorBoardLogging(QObject):
             if folder is None or trainer is None:
                 return
             try:
-                self.log = TensorBoardLog(folder, trainer.iteration or None)
+                self.log = TensorBoardLog(folder, trainer.iteration)
             except UserError as exc:
                 self.session.problem.emit(f"No TensorBoard logs for this run: {exc}")
         elif state == "idle" and self.log is not None:

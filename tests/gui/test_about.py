@@ -3,6 +3,7 @@ window has the application's icon; ``ndestudio gui --smoke`` starts, trains and 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from ndestudio import __version__
+from ndestudio.core.resources import config_path
 from ndestudio.gui.about import AboutDialog, WhatToTryDialog, show_what_to_try_once
 
 
@@ -57,19 +59,54 @@ def test_the_window_has_the_application_icon(make_window):
     assert not window.windowIcon().isNull()
 
 
-def test_gui_smoke_starts_trains_five_steps_and_quits(tmp_path):
+def _smoke(tmp_path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
-    result = subprocess.run(
-        [sys.executable, "-m", "ndestudio", "gui", "--smoke"],
+    return subprocess.run(
+        [sys.executable, "-m", "ndestudio", "gui", *args, "--smoke"],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=tmp_path,
         env=env,
     )
+
+
+def test_gui_smoke_starts_trains_five_steps_and_quits(tmp_path):
+    result = _smoke(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "smoke: window shown, core loaded in" in result.stderr
     assert "smoke: trained 5 steps (loss " in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_gui_smoke_waits_for_a_data_file_and_names_what_it_cannot_read(tmp_path):
+    """A config whose data is a file loads it in the data panel's worker before the run
+    starts: the smoke check waits for that, and a file it cannot read fails it by name."""
+    rows = "".join(f"s{s},{t},{t + s},{t * s}\n" for s in range(8) for t in range(6))
+    data = tmp_path / "series.csv"
+    data.write_text("series,time,x,y\n" + rows)
+    config = json.loads(config_path("ode_spiral").read_text())
+    config["data"] = {"source": "file", "path": str(data)}
+    config["train"]["window"] = None
+    good = tmp_path / "file.json"
+    good.write_text(json.dumps(config))
+    result = _smoke(tmp_path, "--config", str(good))
+    assert result.returncode == 0, result.stderr
+    assert "smoke: trained 5 steps (loss " in result.stderr
+
+    broken = tmp_path / "broken.csv"
+    broken.write_text("series,time,x,y\ns0,0,1,2\ns0,1,oops,3\n")
+    config["data"]["path"] = str(broken)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(config))
+    result = _smoke(tmp_path, "--config", str(bad))
+    assert result.returncode == 1
+    assert "smoke: failed: " in result.stderr and "broken.csv" in result.stderr
+    assert "training did not start" not in result.stderr and "Traceback" not in result.stderr
+
+    result = _smoke(tmp_path, str(good))  # (a run config is not a project: it is not opened)
+    assert result.returncode == 1
+    assert "smoke: failed: Cannot open the project" in result.stderr
     assert "Traceback" not in result.stderr
 
 
