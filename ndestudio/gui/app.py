@@ -14,18 +14,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ndestudio.core.resources import resource_path
 from ndestudio.core.specs import RunSpec
+from ndestudio.gui import theme
 from ndestudio.gui.autosave import discard_orphan, orphaned_autosaves
+from ndestudio.gui.colour_scheme import apply_theme
 from ndestudio.gui.main_window import MainWindow
 from ndestudio.gui.plots import svg_export
 from ndestudio.gui.smoke import SmokeCheck
-
-STYLE = """
-QDockWidget::title { padding: 4px; background: #e9edf2; }
-QGroupBox { font-weight: bold; margin-top: 8px; }
-QGroupBox::title { subcontrol-origin: margin; left: 6px; padding: 0 3px; }
-QPushButton { padding: 4px 10px; }
-"""
-
 
 DESKTOP_ID = "io.github.ndestudio.NDEStudio"
 
@@ -47,8 +41,8 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setOrganizationName("NDE Studio")
     app.setDesktopFileName(DESKTOP_ID)  # (Wayland and docks match the .desktop file by it)
     app.setWindowIcon(app_icon())
-    app.setStyleSheet(STYLE)
-    pg.setConfigOptions(antialias=False, background="w", foreground="k")
+    apply_theme(theme.current())  # (the window sets the desktop's, or the chosen, scheme)
+    pg.setConfigOptions(antialias=False)
     svg_export.install()
     return app  # type: ignore[return-value]
 

@@ -32,6 +32,7 @@ from ndestudio.core.project import Project
 from ndestudio.core.specs import DataSpec, RunSpec
 from ndestudio.gui.about import AboutDialog, WhatToTryDialog, show_what_to_try_once
 from ndestudio.gui.autosave import AutosaveSlot
+from ndestudio.gui.colour_scheme import ColourScheme
 from ndestudio.gui.core_loader import CoreLoader, import_core
 from ndestudio.gui.drops import data_file_from, dropped_files
 from ndestudio.gui.exporting import ModelExport
@@ -133,6 +134,10 @@ class MainWindow(QMainWindow):
         self.menus = WindowMenus(self)
         for dock in (self.model_dock, self.data_dock, self.training_dock):
             self.menus.view_menu.addAction(dock.toggleViewAction())
+        self.menus.view_menu.addSeparator()
+        self.colour_scheme = ColourScheme(self, self.settings)
+        self.colour_scheme.add_menu(self.menus.view_menu)
+        self.colour_scheme.apply()  # (the desktop's scheme, or the one chosen last time)
         self.projects.refresh_recent()
 
         self.session.state_changed.connect(self._on_state)
@@ -677,6 +682,7 @@ class MainWindow(QMainWindow):
         for view in self.inspect_views:
             view.shutdown()
         self.data_panel.shutdown()
+        self.colour_scheme.detach()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         event.accept()

@@ -9,7 +9,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 from PySide6.QtCore import QSettings
 
+from ndestudio.gui import theme
 from ndestudio.gui.app import make_app
+from ndestudio.gui.colour_scheme import apply_theme
 from ndestudio.gui.main_window import MainWindow
 
 
@@ -63,3 +65,12 @@ def make_window(qtbot, tmp_path):
     for window in windows:
         window.session.shutdown()
         window.dirty = False  # closed by pytest-qt next: nothing to ask
+
+
+@pytest.fixture(autouse=True)
+def light_theme_after():
+    """A test that turns the window dark leaves the next one light (the theme is the
+    application's, and pytest-qt keeps one application)."""
+    yield
+    if theme.current() is not theme.LIGHT:
+        apply_theme(theme.LIGHT)

@@ -9,6 +9,7 @@ import pyqtgraph as pg
 
 from ndestudio.gui.plots.base import COLORS, add_legend, pen
 from ndestudio.gui.plots.buffers import observed_lines
+from ndestudio.gui.theme import shown
 
 if TYPE_CHECKING:
     from ndestudio.core.data import TimeSeriesDataset
@@ -20,7 +21,7 @@ PREVIEW_CHANNELS = 3
 class DataPreview(pg.PlotWidget):
     def __init__(self) -> None:
         super().__init__()
-        self.setBackground("w")
+        self.setBackground(shown("#ffffff"))
         self.setMinimumHeight(160)
         item = self.getPlotItem()
         item.setTitle("Preview", size="9pt")
@@ -35,9 +36,9 @@ class DataPreview(pg.PlotWidget):
         item = self.getPlotItem()
         item.clear()
         self.title(f"{ds.name}: {ds.n_series} series × {len(ds.times)} times{note}")
-        shown = ds.values[:PREVIEW_SERIES]
+        series = ds.values[:PREVIEW_SERIES]
         for c, name in enumerate(ds.channel_names[:PREVIEW_CHANNELS]):
-            paths = shown[..., c]
+            paths = series[..., c]
             x, y = observed_lines(ds.times, paths)
             item.plot(x, y, pen=pen(COLORS[c], 1.0), connect="finite", name=name)
             t = np.broadcast_to(ds.times, paths.shape)
@@ -48,7 +49,7 @@ class DataPreview(pg.PlotWidget):
                 pen=None,
                 symbol="o",
                 symbolSize=3,
-                symbolBrush=COLORS[c],
+                symbolBrush=shown(COLORS[c]),
                 symbolPen=None,
             )
 

@@ -51,6 +51,7 @@ from ndestudio.gui.panels.data_catalog import (
 )
 from ndestudio.gui.panels.data_preview import PREVIEW_SERIES, DataPreview
 from ndestudio.gui.panels.forms import Form, set_combo
+from ndestudio.gui.theme import shown
 
 if TYPE_CHECKING:
     from ndestudio.core.data import TimeSeriesDataset
@@ -139,7 +140,7 @@ class DatasetPanel(QWidget):
         box = QGroupBox("Data")
         inner = QVBoxLayout(box)
         inner.addWidget(self.form)
-        self.description = self._label("color: #555;")
+        self.description = self._label(f"color: {shown('#555555')};")
         inner.addWidget(self.description)
         self.summary = self._label("")  # the dataset on screen: its name, sizes, classes
         inner.addWidget(self.summary)
@@ -157,7 +158,7 @@ class DatasetPanel(QWidget):
         row.addWidget(self.cancel)
         self.progress_row.setVisible(False)
         inner.addWidget(self.progress_row)
-        self.error = self._label("color: #b00020;")
+        self.error = self._label(f"color: {shown('#b00020')};")
         self.error.setVisible(False)
         inner.addWidget(self.error)
         layout.addWidget(box)

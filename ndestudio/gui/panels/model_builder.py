@@ -19,6 +19,7 @@ from ndestudio.core.specs import (
     RunSpec,
 )
 from ndestudio.gui.panels.forms import Form, read_float, set_combo, show_float
+from ndestudio.gui.theme import shown
 
 
 def _solvers() -> ModuleType:
@@ -206,7 +207,7 @@ class ModelBuilderPanel(QWidget):
 
         self.problems = QLabel()
         self.problems.setWordWrap(True)
-        self.problems.setStyleSheet("color: #b00020;")
+        self.problems.setStyleSheet(f"color: {shown('#b00020')};")
 
         for title, widget in (("Vector field", self.model), ("Solver", self.solver)):
             box = QGroupBox(title)

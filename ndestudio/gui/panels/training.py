@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from ndestudio.core.specs import OPTIMIZERS, SCHEDULES, RunSpec
 from ndestudio.core.tensorboard_log import missing_message, tensorboard_installed
 from ndestudio.gui.panels.forms import Form, read_float, set_combo, show_float
+from ndestudio.gui.theme import shown
 
 
 class TrainingPanel(QWidget):
@@ -131,7 +132,7 @@ class TrainingPanel(QWidget):
         self.metrics.setWordWrap(True)
         self.warning = QLabel("")  # e.g. training loss far below validation for a while
         self.warning.setWordWrap(True)
-        self.warning.setStyleSheet("color: #b35900;")
+        self.warning.setStyleSheet(f"color: {shown('#b35900')};")
         self.warning.setVisible(False)
         self.outcome = QLabel("")  # how the run ended: early stopping, the best evaluation
         self.outcome.setWordWrap(True)

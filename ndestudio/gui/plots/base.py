@@ -8,22 +8,26 @@ import time
 import numpy as np
 import pyqtgraph as pg
 
+from ndestudio.gui.theme import shown
+
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 OBSERVED = "#555555"
 
 
 def pen(color: str, width: float = 1.0, alpha: int = 255) -> pg.QtGui.QPen:
     """Width 1 is the fast path of Qt's raster engine: wider pens cost ~2x per frame."""
-    c = pg.mkColor(color)
+    c = pg.mkColor(shown(color))
     c.setAlpha(alpha)
     return pg.mkPen(c, width=width)
 
 
 def add_legend(item: pg.PlotItem) -> pg.LegendItem:
-    """A legend in the top-right corner on a translucent white card, so data shows through."""
-    return item.addLegend(
-        offset=(-8, 4), labelTextSize="8pt", brush=(255, 255, 255, 190), pen=(200, 200, 200)
-    )
+    """A legend in the top-right corner on a translucent card, so data shows through."""
+    card, edge = pg.mkColor(shown("#ffffff")), pg.mkColor(shown("#c8c8c8"))
+    card.setAlpha(190)
+    legend = item.addLegend(offset=(-8, 4), labelTextSize="8pt", brush=card, pen=edge)
+    legend.setLabelTextColor(shown("#000000"))
+    return legend
 
 
 class RangeFollower:
@@ -103,19 +107,30 @@ class DecadeAxis(pg.AxisItem):
         return [s if float(v).is_integer() else "" for v, s in zip(values, strings, strict=True)]
 
 
+def key_sample(label: str) -> tuple[str, str]:
+    """A key's sample and words: "● name" is a dot, "name ●" a line with dots, else a line."""
+    if label.startswith("●"):
+        return "●", label[1:].lstrip()
+    if label.endswith(" ●"):
+        return "━●", label[:-2]
+    return "━", label
+
+
 def keys_html(
     keys: list[tuple[str, str]], width_px: float, font_pt: int = 8, max_lines: int = 1
 ) -> str:
-    """Coloured legend words for a plot title, wrapped into lines that fit ``width_px`` (a
-    legend inside the plot covered the data; one long line widened the plot past its
-    column). Keys beyond ``max_lines`` are counted ("+3 more"); the plot's tooltip has all."""
+    """Legend keys for a plot title (a sample in the curve's colour, then its name), wrapped
+    into lines that fit ``width_px`` (a legend inside the plot covered the data; one long
+    line widened the plot past its column). Keys beyond ``max_lines`` are counted
+    ("+3 more"); the plot's tooltip has all."""
     font = pg.QtGui.QFont()
     font.setPointSizeF(font_pt)
     metrics = pg.QtGui.QFontMetricsF(font)
     lines: list[list[str]] = [[]]
     used = 0.0
     for i, (label, color) in enumerate(keys):
-        words = label if label.startswith("●") else f"━ {label}"
+        sample, text = key_sample(label)
+        words = f"{sample} {text}"
         need = metrics.horizontalAdvance(words + "  ") * 1.1  # rich text sets it a bit wider
         if lines[-1] and used + need > width_px:
             if len(lines) == max_lines:
@@ -123,13 +138,15 @@ def keys_html(
                 break
             lines.append([])
             used = 0.0
-        lines[-1].append(f"<span style='color:{color}'>{words}</span>")
+        # The sample in the curve's colour, the words in the text's: readable on either theme
+        # whatever the colour (orange or cyan words on white are not).
+        lines[-1].append(f"<span style='color:{shown(color)}'>{sample}</span>&nbsp;{text}")
         used += need
     return "<br>".join(" ".join(line) for line in lines if line)
 
 
 def keys_tooltip(keys: list[tuple[str, str]]) -> str:
-    return "<br>".join(f"<span style='color:{c}'>━</span> {label}" for label, c in keys)
+    return "<br>".join(f"<span style='color:{shown(c)}'>━</span> {label}" for label, c in keys)
 
 
 def title_html(title: str, keys: list[tuple[str, str]], width_px: float) -> str:
@@ -153,7 +170,7 @@ class LivePlot(PaintTimed, pg.PlotWidget):
         log_y: bool = False,
     ) -> None:
         super().__init__(axisItems={"left": DecadeAxis("left")})
-        self.setBackground("w")
+        self.setBackground(shown("#ffffff"))
         item = self.getPlotItem()
         self.title = title
         self._keys_width = 0.0  # the width the title's keys were wrapped for

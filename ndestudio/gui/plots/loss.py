@@ -7,6 +7,7 @@ import numpy as np
 from ndestudio.core import events as ev
 from ndestudio.gui.plots.base import COLORS, LivePlot, pen
 from ndestudio.gui.plots.buffers import Series, SmoothedSeries
+from ndestudio.gui.theme import shown
 
 
 class LossPlot(LivePlot):
@@ -23,7 +24,7 @@ class LossPlot(LivePlot):
             pen=pen(COLORS[1], 1.0),
             symbol="o",
             symbolSize=6,
-            symbolBrush=COLORS[1],
+            symbolBrush=shown(COLORS[1]),
             symbolPen=None,
         )
         self.val_shown = 0  # validation points drawn: their symbols are costly to redraw

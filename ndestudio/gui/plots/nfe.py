@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from ndestudio.core import events as ev
 from ndestudio.gui.plots.base import COLORS, LivePlot
 from ndestudio.gui.plots.buffers import Series
+from ndestudio.gui.theme import shown
 
 BLOCKS = 300
 MIN_BLOCK = 4  # steps per block at least: alternating steps average out from the start
@@ -51,7 +52,9 @@ class NFEPlot(LivePlot):
             (self.backward, "backward", COLORS[3]),
         ):
             low, high = pg.PlotCurveItem(pen=None), pg.PlotCurveItem(pen=None)
-            band = pg.FillBetweenItem(low, high, brush=pg.mkBrush(pg.mkColor(color).lighter(170)))
+            fill = pg.mkColor(shown(color))
+            fill.setAlpha(70)  # (a tint of the curve on either background)
+            band = pg.FillBetweenItem(low, high, brush=pg.mkBrush(fill))
             band.setOpacity(0.5)
             item.addItem(band)
             mean = self.curve(name, color)

@@ -26,6 +26,8 @@ from ndestudio.gui.plots.base import (
     title_html,
 )
 from ndestudio.gui.plots.buffers import nan_separated
+from ndestudio.gui.restyle import translated_brush, translated_pen
+from ndestudio.gui.theme import shown
 
 MAX_CHANNELS = 3
 FIT_SERIES = 6  # a few series in their own colours stay readable
@@ -40,10 +42,19 @@ class DotsItem(pg.PlotCurveItem):
 
     def __init__(self, color: str, size: float, name: str | None = None) -> None:
         super().__init__(pen=pg.mkPen(None), name=name)
-        self.opts.update(symbol="o", size=size, brush=pg.mkBrush(color))  # the legend's sample
-        self.dot = pg.mkPen(color, width=size)
+        self.opts.update(symbol="o", size=size, brush=pg.mkBrush(shown(color)))  # legend's sample
+        self.dot = pg.mkPen(shown(color), width=size)
         self.dot.setCapStyle(Qt.PenCapStyle.RoundCap)
         self.points: QPolygonF | None = None
+
+    def recolour(self, table: dict[str, str]) -> None:
+        """The theme changed (gui/restyle.py): the dots' own pen and the legend's sample."""
+        dot, sample = translated_pen(self.dot, table), translated_brush(self.opts["brush"], table)
+        if dot is not None:
+            self.dot = dot
+        if sample is not None:
+            self.opts["brush"] = sample
+        self.update()
 
     def set_points(self, x: np.ndarray, y: np.ndarray) -> None:
         """Show these points; the points already shown cost nothing (the observed series of
@@ -171,7 +182,7 @@ class SnapshotView(PaintTimed):
 class TrajectoryPlot(SnapshotView, pg.GraphicsLayoutWidget):
     def __init__(self) -> None:
         super().__init__()
-        self.setBackground("w")
+        self.setBackground(shown("#ffffff"))
         self.rows: list[_Layers] = []
         self._titled: tuple[object, ...] = ()
 
@@ -211,10 +222,10 @@ class TrajectoryPlot(SnapshotView, pg.GraphicsLayoutWidget):
                 self._draw_generated(layers, snap, c)
             else:
                 self._draw_classified(layers, snap, c, mode)
-            shown = [snap.observed[..., c]]
+            on_screen = [snap.observed[..., c]]
             if not mode.startswith("classified"):
-                shown.append(snap.predicted[..., c])
-            layers.follower.show_data([snap.times], shown)
+                on_screen.append(snap.predicted[..., c])
+            layers.follower.show_data([snap.times], on_screen)
         self._title(self.rows[0].keys)
 
     def _title(self, keys: list[tuple[str, str]]) -> None:
@@ -270,7 +281,7 @@ class PhasePlot(SnapshotView, pg.PlotWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.setBackground("w")
+        self.setBackground(shown("#ffffff"))
         item = self.getPlotItem()
         self.title = ""
         self.layers = _Layers(item)

@@ -132,6 +132,12 @@ class BackgroundView(QWidget):
     def set_dataset(self, dataset: TimeSeriesDataset | None) -> None:
         self.dataset = dataset
 
+    def theme_changed(self) -> None:
+        """Draw the result again in the new theme's colours (gui/restyle.py translated the
+        items' colours; what a view draws from a colour map or picks by theme needs this)."""
+        if self.result is not None:
+            self.draw()
+
     def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
         super().showEvent(event)
         self.request()  # what changed while it was hidden

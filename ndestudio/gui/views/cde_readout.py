@@ -21,6 +21,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from ndestudio.core import events as ev
+from ndestudio.gui import theme
 from ndestudio.gui.plots.base import COLORS, OBSERVED, pen, title_html
 from ndestudio.gui.views.background import BackgroundView, keys_width, plot_widget
 
@@ -29,7 +30,12 @@ if TYPE_CHECKING:
     from ndestudio.gui.session import Session
 
 MATRIX_OF = ("validation", "test")
-HEAT = pg.ColorMap([0.0, 1.0], [(255, 255, 255), (31, 119, 180)])  # white → blue
+
+
+def heat_table() -> np.ndarray:
+    """The confusion matrix's colours: the background's (none) → blue (all)."""
+    ends = [pg.mkColor(theme.shown(c)).getRgb()[:3] for c in ("#ffffff", "#1f77b4")]
+    return pg.ColorMap([0.0, 1.0], ends).getLookupTable(0.0, 1.0, 256)
 
 
 @dataclass
@@ -106,7 +112,6 @@ class CDEReadoutView(BackgroundView):
         item.getViewBox().invertY(True)  # the first true class on top, as a table reads
         item.getViewBox().setMouseEnabled(x=False, y=False)
         self.heat = pg.ImageItem(axisOrder="row-major")
-        self.heat.setLookupTable(HEAT.getLookupTable(0.0, 1.0, 256))
         item.addItem(self.heat)
         self.count_texts: list[pg.TextItem] = []
         self.series.currentIndexChanged.connect(lambda _: self._draw_series())
@@ -256,7 +261,7 @@ class CDEReadoutView(BackgroundView):
                 symbol="o",
                 symbolSize=4,
                 symbolPen=None,
-                symbolBrush=pg.mkBrush(colour),
+                symbolBrush=pg.mkBrush(theme.shown(colour)),
             )
             self.input_curves.append(curve)
             keys.append((name, colour))
@@ -265,17 +270,17 @@ class CDEReadoutView(BackgroundView):
         )
         # The hidden state: one line per component, in a colour map (no key per channel).
         hidden = readout.hidden[i]
-        colours = pg.colormap.get("viridis").getLookupTable(0.0, 0.9, hidden.shape[1], alpha=False)
+        colours = theme.viridis(hidden.shape[1], 0.0, 0.9)
         for h in range(hidden.shape[1]):
-            curve = pg.PlotCurveItem(times, hidden[:, h], pen=pen(_hex(colours[h]), 1.5))
+            curve = pg.PlotCurveItem(times, hidden[:, h], pen=pen(colours[h], 1.5))
             self.hidden_plot.getPlotItem().addItem(curve)
             self.hidden_curves.append(curve)
         self.hidden_plot.getPlotItem().setTitle(
             title_html(
                 f"Hidden state z(t): {hidden.shape[1]} components",
                 [
-                    ("z₁", _hex(colours[0])),
-                    (f"… z{_subscript(hidden.shape[1])}", _hex(colours[-1])),
+                    ("z₁", colours[0]),
+                    (f"… z{_subscript(hidden.shape[1])}", colours[-1]),
                 ],
                 keys_width(self.hidden_plot),
             )
@@ -307,7 +312,7 @@ class CDEReadoutView(BackgroundView):
                     line = pg.InfiniteLine(
                         float(targets[k]),
                         angle=0,
-                        pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine),
+                        pen=pg.mkPen(theme.shown(colour), width=1, style=Qt.PenStyle.DashLine),
                     )
                     item.addItem(line)
                     self.target_lines.append(line)
@@ -342,13 +347,15 @@ class CDEReadoutView(BackgroundView):
         matrix = confusion.matrix.astype(float)
         k = matrix.shape[0]
         peak = max(matrix.max(), 1.0)
+        self.heat.setLookupTable(heat_table())
         self.heat.setImage(matrix / peak, levels=(0.0, 1.0))
         self.heat.setRect(0, 0, k, k)
         for i in range(k):
             for j in range(k):
                 count = int(confusion.matrix[i, j])
-                dark = matrix[i, j] / peak > 0.55
-                text = pg.TextItem(str(count), color="w" if dark else "k", anchor=(0.5, 0.5))
+                deep = matrix[i, j] / peak > 0.55  # (text in the background's colour on it)
+                ink = theme.shown("#ffffff" if deep else "#000000")
+                text = pg.TextItem(str(count), color=ink, anchor=(0.5, 0.5))
                 font = text.textItem.font()
                 font.setPointSize(11)
                 font.setBold(True)
@@ -386,11 +393,6 @@ class CDEReadoutView(BackgroundView):
             f"<b>accuracy {confusion.accuracy:.3g}</b> ({right} of {total} {where}); "
             f"per class: {per_class}."
         )
-
-
-def _hex(colour: np.ndarray) -> str:
-    r, g, b = (int(v) for v in colour[:3])
-    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def _subscript(n: int) -> str:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ndestudio.gui import theme
 from ndestudio.gui.plots.base import pen, title_html
 from ndestudio.gui.views.background import BackgroundView
 
@@ -192,12 +193,12 @@ class PhasePortraitView(BackgroundView):
         layout.addWidget(self.equilibria_text)
         layout.addWidget(self.status)
 
-        colours = pg.colormap.get("viridis").getLookupTable(0.1, 0.9, SPEED_BANDS, alpha=False)
         self.arrow_curves = []
-        for colour in colours:
-            curve = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(pg.mkColor(*colour), width=1))
+        for _ in range(SPEED_BANDS):
+            curve = pg.PlotCurveItem(connect="pairs")
             item.addItem(curve)
             self.arrow_curves.append(curve)
+        self._colour_arrows()
         self.nullcline_curves = [
             pg.PlotCurveItem(connect="pairs", pen=pen(c, 2.0)) for c in NULLCLINE_COLOURS
         ]
@@ -217,6 +218,15 @@ class PhasePortraitView(BackgroundView):
         self.show_nullclines.toggled.connect(lambda _: self._draw_portrait())
         self.show_truth.toggled.connect(lambda _: self._draw_trajectories())
         self.clear_button.clicked.connect(self.clear_trajectories)
+
+    def _colour_arrows(self) -> None:
+        self.arrow_colours = theme.viridis(SPEED_BANDS, 0.1, 0.9)  # slow → fast
+        for colour, curve in zip(self.arrow_colours, self.arrow_curves, strict=True):
+            curve.setPen(pg.mkPen(colour, width=1))
+
+    def theme_changed(self) -> None:
+        self._colour_arrows()  # (a colour map: not translated by gui/restyle.py)
+        super().theme_changed()
 
     # RunView -------------------------------------------------------------------------------
 
@@ -436,8 +446,8 @@ class PhasePortraitView(BackgroundView):
                 {
                     "pos": (eq.point[grid.axes[0]], eq.point[grid.axes[1]]),
                     "symbol": symbol,
-                    "brush": pg.mkBrush(colour) if filled else pg.mkBrush(255, 255, 255),
-                    "pen": pg.mkPen(colour, width=2),
+                    "brush": pg.mkBrush(theme.shown(colour if filled else "#ffffff")),
+                    "pen": pg.mkPen(theme.shown(colour), width=2),
                     "data": describe(eq, names),
                 }
             )
@@ -452,19 +462,20 @@ class PhasePortraitView(BackgroundView):
                     curve = pg.PlotCurveItem(
                         branch.states[:, grid.axes[0]],
                         branch.states[:, grid.axes[1]],
-                        pen=pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine),
+                        pen=pg.mkPen(theme.shown(colour), width=1.5, style=Qt.PenStyle.DashLine),
                     )
                     item.addItem(curve)
                     self.manifold_curves.append(curve)
         lines = [
-            f"<span style='color:{KIND_STYLE.get(eq.kind, ('', True, '#000'))[2]}'>●</span> "
-            + describe(eq, names)
+            f"<span style='color:{theme.shown(KIND_STYLE.get(eq.kind, ('', True, '#000'))[2])}'>"
+            "●</span> " + describe(eq, names)
             for eq in portrait.equilibria
         ]
         self.equilibria_text.setText(
             "<br>".join(lines) if lines else "No equilibrium inside the box."
         )
-        keys = [("arrows: slow → fast", "#440154"), ("trajectory (backward dotted)", LEARNED)]
+        keys = [("arrows: slow → fast", self.arrow_colours[0])]
+        keys.append(("trajectory (backward dotted)", LEARNED))
         if portrait.field.true_rates is not None:
             keys.append(("true system", TRUE))
         if shown:
@@ -478,8 +489,8 @@ class PhasePortraitView(BackgroundView):
         self.status.setText(
             f"{len(grid.xs)}×{len(grid.ys)} field and {len(portrait.equilibria)} "
             f"equilibri{'um' if len(portrait.equilibria) == 1 else 'a'} in "
-            f"{portrait.seconds * 1000:.0f} ms. Arrows: direction, coloured by speed (dark "
-            "slow, yellow fast). Click to launch a trajectory; the list above gives each "
+            f"{portrait.seconds * 1000:.0f} ms. Arrows: direction, coloured by speed (slow "
+            "blue, fast yellow). Click to launch a trajectory; the list above gives each "
             "equilibrium's eigenvalues (hover a marker for its own)."
         )
 
@@ -502,7 +513,9 @@ class PhasePortraitView(BackgroundView):
                 if path.states.size == 0:
                     continue
                 curve = pg.PlotCurveItem(
-                    path.states[:, x], path.states[:, y], pen=pg.mkPen(colour, width=2, style=style)
+                    path.states[:, x],
+                    path.states[:, y],
+                    pen=pg.mkPen(theme.shown(colour), width=2, style=style),
                 )
                 curve.setZValue(5)
                 item.addItem(curve)
@@ -511,8 +524,8 @@ class PhasePortraitView(BackgroundView):
                 pos=(pinned.forward.start[x], pinned.forward.start[y]),
                 size=9,
                 symbol="o",
-                pen=pg.mkPen("k"),
-                brush=pg.mkBrush("k"),
+                pen=pg.mkPen(theme.shown("#000000")),
+                brush=pg.mkBrush(theme.shown("#000000")),
                 movable=True,
             )
             target.setZValue(11)

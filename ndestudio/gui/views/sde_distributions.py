@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from ndestudio.gui.plots.base import COLORS, OBSERVED, pen, title_html
 from ndestudio.gui.plots.buffers import nan_separated
+from ndestudio.gui.theme import shown
 from ndestudio.gui.views.background import BackgroundView, keys_width, plot_widget
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ class SDEDistributionsView(BackgroundView):
                 self.band_curves[(who, level)] = curve
                 item.addItem(curve)
             for lo, hi, alpha in BANDS:
-                fill_colour = pg.mkColor(colour)
+                fill_colour = pg.mkColor(shown(colour))
                 fill_colour.setAlpha(alpha)
                 fill = pg.FillBetweenItem(
                     self.band_curves[(who, lo)], self.band_curves[(who, hi)], brush=fill_colour
@@ -143,7 +144,7 @@ class SDEDistributionsView(BackgroundView):
         item = self.histogram_plot.getPlotItem()
         self.histograms: dict[str, pg.PlotCurveItem] = {}
         for who, colour, alpha in (("data", DATA, 70), ("model", MODEL, 70)):
-            fill_colour = pg.mkColor(colour)
+            fill_colour = pg.mkColor(shown(colour))
             fill_colour.setAlpha(alpha)
             curve = pg.PlotCurveItem(fillLevel=0, brush=fill_colour, pen=pen(colour, 2.0))
             curve.opts["stepMode"] = "center"  # (not in the constructor: it checks empty data)
@@ -153,7 +154,7 @@ class SDEDistributionsView(BackgroundView):
         item = self.distance_plot.getPlotItem()
         self.distance_curve = pg.PlotCurveItem(pen=pen(COLORS[3], 2.0))
         self.mean_line = pg.InfiniteLine(
-            angle=0, pen=pg.mkPen(COLORS[3], width=1, style=Qt.PenStyle.DashLine)
+            angle=0, pen=pg.mkPen(shown(COLORS[3]), width=1, style=Qt.PenStyle.DashLine)
         )
         item.addItem(self.distance_curve)
         item.addItem(self.mean_line)
@@ -161,7 +162,7 @@ class SDEDistributionsView(BackgroundView):
         self.time_lines = []
         for plot in (self.paths_plot, self.bands_plot, self.distance_plot):
             line = pg.InfiniteLine(
-                angle=90, pen=pg.mkPen("#000000", width=1, style=Qt.PenStyle.DotLine)
+                angle=90, pen=pg.mkPen(shown("#000000"), width=1, style=Qt.PenStyle.DotLine)
             )
             line.setZValue(20)
             plot.getPlotItem().addItem(line)

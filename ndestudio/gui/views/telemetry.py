@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ndestudio.gui.plots.base import COLORS, title_html
+from ndestudio.gui.plots.base import COLORS, pen, title_html
+from ndestudio.gui.theme import shown
 from ndestudio.gui.views.background import BackgroundView, keys_width, plot_widget
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from ndestudio.gui.session import Session
 
 NFE_THRESHOLD_DEFAULT = 1000  # the core's NFE_THRESHOLD (imported with the core, later)
-WARNING_STYLE = "color:#b00020"
+WARNING = "#b00020"
 
 
 def solve_lines(times: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,12 +87,12 @@ class TelemetryView(BackgroundView):
 
         self.plot = plot_widget("Accepted step sizes", "step size", "t (solver time)", log_y=True)
         self.steps = self.plot.getPlotItem().plot(  # a data item: it follows the log axis
-            pen=pg.mkPen("#9bbcd8", width=1),
+            pen=pen("#9bbcd8"),
             connect="finite",
             symbol="o",
             symbolSize=5,
             symbolPen=None,
-            symbolBrush=pg.mkBrush(COLORS[0]),
+            symbolBrush=pg.mkBrush(shown(COLORS[0])),
         )
         layout.addWidget(self.plot, 1)
         self.counts = QLabel("")
@@ -150,7 +151,7 @@ class TelemetryView(BackgroundView):
         if telemetry.warning:
             items = "".join(f"<li>{r}</li>" for r in telemetry.remedies)
             self.warning.setText(
-                f"<span style='{WARNING_STYLE}'>⚠ {telemetry.warning}.</span> Things to try:"
+                f"<span style='color:{shown(WARNING)}'>⚠ {telemetry.warning}.</span> Things to try:"
                 f"<ul style='margin:0'>{items}</ul>"
             )
             self.warning.show()

@@ -1,0 +1,158 @@
+"""Re-colour what is on screen when the theme changes: every plot's background, axes, titles,
+legends and items, and the colours in rich-text labels. Items keep their role: a colour of the
+old theme becomes the same role's colour in the new one (see ``gui/theme.py``); colours no
+theme names (colour maps, images) are left to the views that drew them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtGui import QBrush, QColor, QPen
+from PySide6.QtWidgets import QLabel, QWidget
+
+from ndestudio.gui.theme import Theme, normalise, recolour_html, translation
+
+
+def _colour(colour: QColor, table: dict[str, str]) -> QColor | None:
+    new = table.get(normalise(colour.name()))
+    if new is None:
+        return None
+    shown = QColor(new)
+    shown.setAlpha(colour.alpha())
+    return shown
+
+
+def translated_pen(pen: Any, table: dict[str, str]) -> QPen | None:
+    if not isinstance(pen, QPen):
+        return None
+    colour = _colour(pen.color(), table)
+    if colour is None:
+        return None
+    new = QPen(pen)
+    new.setColor(colour)
+    return new
+
+
+def translated_brush(brush: Any, table: dict[str, str]) -> QBrush | None:
+    if not isinstance(brush, QBrush):
+        return None
+    colour = _colour(brush.color(), table)
+    if colour is None:
+        return None
+    new = QBrush(brush)
+    new.setColor(colour)
+    return new
+
+
+def _data_item(item: pg.PlotDataItem, table: dict[str, str]) -> None:
+    opts = item.opts
+    for key, setter, convert in (
+        ("pen", item.setPen, translated_pen),
+        ("shadowPen", item.setShadowPen, translated_pen),
+        ("symbolPen", item.setSymbolPen, translated_pen),
+        ("symbolBrush", item.setSymbolBrush, translated_brush),
+        ("fillBrush", item.setFillBrush, translated_brush),
+    ):
+        value = opts.get(key)
+        if value is None:
+            continue
+        made = pg.mkBrush(value) if convert is translated_brush else pg.mkPen(value)
+        new = convert(made, table)
+        if new is not None:
+            setter(new)
+
+
+def _curve(item: pg.PlotCurveItem, table: dict[str, str]) -> None:
+    for key, setter, convert in (
+        ("pen", item.setPen, translated_pen),
+        ("shadowPen", item.setShadowPen, translated_pen),
+        ("brush", item.setBrush, translated_brush),
+    ):
+        value = item.opts.get(key)
+        if value is None:
+            continue
+        made = pg.mkBrush(value) if convert is translated_brush else pg.mkPen(value)
+        new = convert(made, table)
+        if new is not None:
+            setter(new)
+
+
+def _scatter(item: pg.ScatterPlotItem, table: dict[str, str]) -> None:
+    for key, setter, convert, make in (
+        ("pen", item.setPen, translated_pen, pg.mkPen),
+        ("brush", item.setBrush, translated_brush, pg.mkBrush),
+    ):
+        default = convert(make(item.opts[key]), table)
+        if default is not None:
+            setter(default, update=False)
+        spots = item.data[key] if len(item.data) else []
+        if any(s is not None for s in spots):
+            new = [convert(s, table) or s if s is not None else None for s in spots]
+            if new != list(spots):
+                setter(new, update=False)
+    item.invalidate()
+    item.update()
+
+
+def recolour_item(item: Any, table: dict[str, str], theme: Theme) -> None:
+    """One graphics item, by kind (children are visited on their own); an item that draws
+    itself says how with a ``recolour(table)`` method."""
+    if callable(getattr(item, "recolour", None)):
+        item.recolour(table)
+    elif isinstance(item, pg.AxisItem):
+        item.setPen(theme.foreground)
+        item.setTextPen(theme.foreground)
+    elif isinstance(item, pg.LabelItem):
+        item.opts["color"] = theme.foreground
+        item.setText(recolour_html(item.text, table))
+    elif isinstance(item, pg.LegendItem):
+        brush, pen = translated_brush(item.brush(), table), translated_pen(item.pen(), table)
+        if brush is not None:
+            item.setBrush(brush)
+        if pen is not None:
+            item.setPen(pen)
+        item.setLabelTextColor(theme.foreground)
+    elif isinstance(item, pg.PlotDataItem):
+        _data_item(item, table)
+    elif isinstance(item, pg.PlotCurveItem):
+        _curve(item, table)
+    elif isinstance(item, pg.ScatterPlotItem):
+        _scatter(item, table)
+    elif isinstance(item, pg.TargetItem):
+        pen, brush = translated_pen(item.pen, table), translated_brush(item.brush, table)
+        if pen is not None:
+            item.setPen(pen)
+        if brush is not None:
+            item.setBrush(brush)
+    elif isinstance(item, pg.InfiniteLine):
+        pen = translated_pen(item.pen, table)
+        if pen is not None:
+            item.setPen(pen)
+    elif isinstance(item, pg.TextItem):
+        colour = _colour(item.color, table)
+        if colour is not None:
+            item.setColor(colour)
+    elif isinstance(item, pg.FillBetweenItem):
+        brush = translated_brush(item.brush(), table)
+        if brush is not None:
+            item.setBrush(brush)
+
+
+def restyle(root: QWidget, old: Theme, new: Theme) -> None:
+    """Everything drawn under ``root`` in ``old``'s colours, in ``new``'s."""
+    table = translation(old, new)
+    for view in root.findChildren(pg.GraphicsView):
+        view.setBackground(new.background)
+        for item in view.scene().items():
+            recolour_item(item, table, new)
+    for widget in root.findChildren(QWidget):
+        if callable(getattr(widget, "theme_changed", None)):
+            widget.theme_changed()
+    for label in root.findChildren(QLabel):
+        text = label.text()
+        if "color" in text:
+            label.setText(recolour_html(text, table))
+        sheet = label.styleSheet()
+        if "color" in sheet:
+            label.setStyleSheet(recolour_html(sheet, table))

@@ -1,0 +1,116 @@
+"""Light and dark: the window follows the desktop's colour scheme (Qt's colorSchemeChanged),
+or the one chosen in View ▸ Colour scheme; every plot follows, and what it draws stays
+readable on its background in both."""
+
+from __future__ import annotations
+
+import re
+
+import pyqtgraph as pg
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication
+
+from ndestudio.gui import theme
+from ndestudio.gui.colour_scheme import KEY, apply_theme
+from ndestudio.gui.theme import DARK_COLOURS, contrast
+
+
+def _desktop_switches_to(scheme: Qt.ColorScheme) -> None:
+    """What the platform does when the user switches the desktop (the offscreen platform
+    cannot: it has no desktop), through the same signal."""
+    QGuiApplication.styleHints().colorSchemeChanged.emit(scheme)
+
+
+def _unreadable(window) -> list[str]:
+    """Everything drawn in the window's plots that does not stand out from its background."""
+    problems = []
+    for view in window.findChildren(pg.GraphicsView):
+        background = view.backgroundBrush().color()
+        for item in view.scene().items():
+            if isinstance(item, pg.AxisItem) and item.isVisible():
+                for what, pen in (("axis", item.pen()), ("tick labels", item.textPen())):
+                    if contrast(pen.color(), background) < 4.5:
+                        problems.append(f"{what} {pen.color().name()} on {background.name()}")
+            elif isinstance(item, pg.LabelItem) and item.isVisible():
+                # Coloured spans hold a key's sample (a line or a dot, like a curve); words
+                # are in the text's colour.
+                for colour, sample in re.findall(
+                    r"color:\s*(#[0-9a-fA-F]{6})'>([^<]*)</span>", item.text
+                ):
+                    if sample.strip() not in ("━", "●", "━●"):
+                        problems.append(f"title words {sample!r} in {colour}")
+                    elif contrast(colour, background) < 1.5:
+                        problems.append(f"title key {colour} on {background.name()}")
+                if contrast(item.opts["color"] or "#000000", background) < 4.5:
+                    problems.append(f"title text {item.opts['color']} on {background.name()}")
+            elif isinstance(item, pg.PlotCurveItem) and item.isVisible():
+                pen = pg.mkPen(item.opts["pen"])
+                drawn = pen.style() != Qt.PenStyle.NoPen and pen.color().alpha() > 0
+                if drawn and contrast(pen.color(), background) < 1.5:
+                    problems.append(f"curve {pen.color().name()} on {background.name()}")
+    return problems
+
+
+def _backgrounds(window) -> set[str]:
+    return {v.backgroundBrush().color().name() for v in window.findChildren(pg.GraphicsView)}
+
+
+def test_the_window_and_its_plots_follow_the_desktop(make_window, qtbot):
+    window = make_window()
+    window.training_panel.iterations.setValue(12)
+    window.train()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=60_000)
+    window.tabs.setCurrentWidget(window.portrait_view)
+    qtbot.waitUntil(lambda: window.portrait_view.result is not None, timeout=60_000)
+    window.tabs.setCurrentWidget(window.run_plots)
+    global_norm = window.run_plots.gradient_plot.total_curve
+    assert theme.current() is theme.LIGHT and _backgrounds(window) == {"#ffffff"}
+    assert _unreadable(window) == []
+    light_arrows = window.portrait_view.arrow_colours
+
+    _desktop_switches_to(Qt.ColorScheme.Dark)
+    assert theme.current() is theme.DARK
+    palette = QApplication.instance().palette()
+    assert palette.color(QPalette.ColorRole.Window).lightness() < 80
+    assert palette.color(QPalette.ColorRole.WindowText).lightness() > 200
+    assert _backgrounds(window) == {DARK_COLOURS["#ffffff"]}
+    assert _unreadable(window) == []
+    # Each colour keeps its role: the global gradient norm is the dark theme's ink.
+    assert global_norm.opts["pen"].color().name() == DARK_COLOURS["#000000"]
+    assert window.portrait_view.arrow_colours != light_arrows  # (a colour map: its light end)
+    loss_title = window.run_plots.loss_plot.getPlotItem().titleLabel.text
+    assert DARK_COLOURS["#0b3d91"] in loss_title and "#0b3d91" not in loss_title
+
+    _desktop_switches_to(Qt.ColorScheme.Light)
+    assert theme.current() is theme.LIGHT and _backgrounds(window) == {"#ffffff"}
+    assert global_norm.opts["pen"].color().name() == "#000000"
+    assert window.portrait_view.arrow_colours == light_arrows
+    assert _unreadable(window) == []
+
+
+def test_a_chosen_scheme_stays_whatever_the_desktop_does(make_window, qtbot, tmp_path):
+    window = make_window()
+    menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    schemes = next(a.menu() for a in menu.actions() if a.text() == "&Colour scheme")
+    choices = {a.text(): a for a in schemes.actions()}
+    assert list(choices) == ["Follow the &desktop", "&Light", "&Dark"]
+    assert choices["Follow the &desktop"].isChecked()
+
+    choices["&Dark"].trigger()
+    assert theme.current() is theme.DARK
+    _desktop_switches_to(Qt.ColorScheme.Light)
+    assert theme.current() is theme.DARK  # chosen: the desktop's switch is not followed
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    assert settings.value(KEY) == "dark"
+
+    # The next start keeps the choice: a new window starts dark, its plots too.
+    apply_theme(theme.LIGHT)  # (as a new process starts)
+    later = make_window()
+    assert theme.current() is theme.DARK
+    assert later.colour_scheme.actions["dark"].isChecked()
+    assert _backgrounds(later) == {DARK_COLOURS["#ffffff"]}
+
+    later.colour_scheme.choose("desktop")
+    _desktop_switches_to(Qt.ColorScheme.Light)
+    assert theme.current() is theme.LIGHT and _backgrounds(later) == {"#ffffff"}
