@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pyqtgraph as pg
+import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import QApplication
 from ndestudio.gui import theme
 from ndestudio.gui.colour_scheme import KEY, apply_theme
 from ndestudio.gui.theme import DARK_COLOURS, contrast
+from tests.conftest import small_spec
 
 
 def _desktop_switches_to(scheme: Qt.ColorScheme) -> None:
@@ -42,8 +44,10 @@ def _unreadable(window) -> list[str]:
                         problems.append(f"title words {sample!r} in {colour}")
                     elif contrast(colour, background) < 1.5:
                         problems.append(f"title key {colour} on {background.name()}")
-                if contrast(item.opts["color"] or "#000000", background) < 4.5:
-                    problems.append(f"title text {item.opts['color']} on {background.name()}")
+                # (no colour of its own: pyqtgraph's foreground when the text was set)
+                text = pg.mkColor(item.opts["color"] or pg.getConfigOption("foreground"))
+                if contrast(text, background) < 4.5:
+                    problems.append(f"title text {text.name()} on {background.name()}")
             elif isinstance(item, pg.PlotCurveItem) and item.isVisible():
                 pen = pg.mkPen(item.opts["pen"])
                 drawn = pen.style() != Qt.PenStyle.NoPen and pen.color().alpha() > 0
@@ -110,7 +114,44 @@ def test_a_chosen_scheme_stays_whatever_the_desktop_does(make_window, qtbot, tmp
     assert theme.current() is theme.DARK
     assert later.colour_scheme.actions["dark"].isChecked()
     assert _backgrounds(later) == {DARK_COLOURS["#ffffff"]}
+    # A window made while the theme is dark already: everything in it is made dark.
+    third = make_window()
+    assert _backgrounds(third) == {DARK_COLOURS["#ffffff"]} and _unreadable(third) == []
 
     later.colour_scheme.choose("desktop")
     _desktop_switches_to(Qt.ColorScheme.Light)
     assert theme.current() is theme.LIGHT and _backgrounds(later) == {"#ffffff"}
+
+
+@pytest.mark.parametrize(
+    ("family", "view_name"),
+    [("sde", "distributions_view"), ("cde", "readout_view"), ("ode", "telemetry_view")],
+)
+def test_the_inspect_views_read_in_dark_and_back_in_light(make_window, qtbot, family, view_name):
+    window = make_window(small_spec(family, iterations=6, eval_every=3))
+    window.train()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=60_000)
+    view = getattr(window, view_name)
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.result is not None and not view.busy, timeout=60_000)
+    light = _items_colours(view)
+
+    _desktop_switches_to(Qt.ColorScheme.Dark)
+    assert _unreadable(window) == [] and _backgrounds(view) == {DARK_COLOURS["#ffffff"]}
+    assert _items_colours(view) != light
+    if family == "cde":  # the confusion matrix: none is the background, all is blue
+        empty = "#{:02x}{:02x}{:02x}".format(*(int(v) for v in view.heat.lut[0][:3]))
+        assert empty == DARK_COLOURS["#ffffff"]
+    _desktop_switches_to(Qt.ColorScheme.Light)
+    assert _unreadable(window) == [] and _items_colours(view) == light
+
+
+def _items_colours(root) -> list[str]:
+    """The pen colours of what ``root``'s plots draw, in a stable order."""
+    colours = []
+    for view in root.findChildren(pg.GraphicsView):
+        for item in view.scene().items():
+            if isinstance(item, (pg.PlotCurveItem, pg.InfiniteLine)) and item.isVisible():
+                pen = item.opts["pen"] if isinstance(item, pg.PlotCurveItem) else item.pen
+                colours.append(pg.mkPen(pen).color().name())
+    return sorted(colours)

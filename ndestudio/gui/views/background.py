@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 from ndestudio.core import events as ev
 from ndestudio.gui.plots.base import DecadeAxis
+from ndestudio.gui.theme import shown
 
 if TYPE_CHECKING:
     from ndestudio.core.data import TimeSeriesDataset
@@ -31,8 +32,9 @@ BUDGET = 0.03
 
 
 def plot_widget(title: str, left: str, bottom: str, log_y: bool = False) -> pg.PlotWidget:
-    """A white plot with labelled axes; right-click → Export… saves PNG, SVG or CSV."""
-    plot = pg.PlotWidget(background="w", axisItems={"left": DecadeAxis("left")})
+    """A plot with labelled axes on the theme's background; right-click → Export… saves
+    PNG, SVG or CSV."""
+    plot = pg.PlotWidget(background=shown("#ffffff"), axisItems={"left": DecadeAxis("left")})
     item = plot.getPlotItem()
     item.setTitle(title, size="10pt")
     item.setLabel("left", left)

@@ -181,7 +181,7 @@ class PhasePortraitView(BackgroundView):
         self.other_boxes: dict[int, QDoubleSpinBox] = {}
         layout.addLayout(self.others)
 
-        self.plot = pg.PlotWidget(background="w")
+        self.plot = pg.PlotWidget(background=theme.shown("#ffffff"))
         self.plot.setToolTip("Click to launch a trajectory from that state.")
         item = self.plot.getPlotItem()
         item.setTitle("Learned vector field", size="10pt")
