@@ -31,6 +31,11 @@ echo "== smoke"
 APP="$ROOT/dist/NDE Studio/NDE Studio"
 cd "$WORK"
 "$APP" examples
+rm -rf "$WORK/run" "$WORK/config"
 "$APP" train ode_spiral --out "$WORK/run" --iterations 5
+# TorchScript export compiles the bundled sources and checks the file in a process of the
+# bundle acting as Python (packaging/ndestudio_app.py serves -c and -m).
+"$APP" export "$WORK/run/checkpoint.pt" --out "$WORK/run/model.pt"
+"$APP" -m ndestudio about
 XDG_CONFIG_HOME="$WORK/config" QT_QPA_PLATFORM=offscreen "$APP" gui --smoke
 echo "bundle smoke: passed"

@@ -94,3 +94,32 @@ def test_the_app_runs_without_the_packages_the_bundle_leaves_out(tmp_path):
     )
     assert listed.returncode == 0, listed.stderr
     assert "ode_spiral" in listed.stdout
+
+
+def test_the_entry_point_serves_what_the_program_starts_itself_as(tmp_path):
+    """In the bundle sys.executable is the application: the export check's ``-I -c CODE``
+    and the sweeps' ``-m ndestudio`` go to it. Emulated here: a program that runs the entry
+    point stands in for sys.executable, and an exported model is verified through it."""
+    app = tmp_path / "NDE Studio"
+    app.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{inputs.ENTRY}" "$@"\n')
+    app.chmod(0o755)
+    frozen = tmp_path / "frozen"
+    frozen.mkdir()
+    (frozen / "sitecustomize.py").write_text(f"import sys\nsys.executable = {str(app)!r}\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(frozen), *sys.path]))
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(app), *args], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
+        )
+
+    about = run("-m", "ndestudio", "about")
+    assert about.returncode == 0, about.stderr
+    assert "NDE Studio" in about.stdout and "torchdiffeq" in about.stdout
+    code = run("-I", "-c", "import sys; print('args', sys.argv[1:])", "a", "b")
+    assert code.returncode == 0 and code.stdout.strip() == "args ['a', 'b']"
+    trained = run("train", "ode_spiral", "--out", str(tmp_path / "run"), "--iterations", "3")
+    assert trained.returncode == 0, trained.stderr
+    exported = run("export", str(tmp_path / "run" / "checkpoint.pt"), "--out", "m.pt")
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "m.pt").is_file()
