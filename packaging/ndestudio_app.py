@@ -21,7 +21,7 @@ def run_as_interpreter(argv: list[str]) -> bool:
         args.pop(0)
     if len(args) >= 2 and args[0] == "-c":
         sys.argv = ["-c", *args[2:]]
-        exec(compile(args[1], "<string>", "exec"), {"__name__": "__main__"})  # noqa: S102
+        exec(compile(args[1], "<string>", "exec"), {"__name__": "__main__"})
         return True
     if len(args) >= 2 and args[0] == "-m":
         sys.argv = [args[1], *args[2:]]
