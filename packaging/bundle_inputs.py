@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ndestudio.core.about import LIBRARIES
+
 HERE = Path(__file__).resolve().parent
 ENTRY = HERE / "ndestudio_app.py"
 NAME = "NDE Studio"
@@ -16,5 +18,8 @@ DATA_PACKAGES = ("ndestudio.resources",)
 SOURCE_PACKAGES = ("ndestudio", "torchdiffeq", "torchsde", "torchcde")
 # Imported by name at run time (the GUI's lazily loaded core, the readers by format).
 HIDDEN_PACKAGES = ("ndestudio",)
+# Distributions whose metadata travels: Help ▸ About and `about` read their versions from it
+# (and some libraries check their own at run time).
+METADATA = ("ndestudio", *(distribution for _, distribution in LIBRARIES))
 # Heavy optional packages the app does not need (the sweep extra's Ray is left to pip installs).
 EXCLUDES = ("ray", "tensorboard", "aeon", "statsmodels", "tkinter", "IPython", "matplotlib")

@@ -32,10 +32,15 @@ sys.meta_path.insert(0, _LeftOut())
 """
 
 
+def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
+
+
 def test_the_spec_reads_its_inputs_and_they_exist():
     spec = (ROOT / "packaging" / "ndestudio.spec").read_text()
     compile(spec, "ndestudio.spec", "exec")  # (PyInstaller runs it as Python)
-    for name in ("ENTRY", "NAME", "ICON", "DATA_PACKAGES", "SOURCE_PACKAGES", "HIDDEN_PACKAGES"):
+    names = ("ENTRY", "NAME", "ICON", "DATA_PACKAGES", "SOURCE_PACKAGES", "HIDDEN_PACKAGES")
+    for name in (*names, "METADATA", "EXCLUDES"):
         assert f"inputs.{name}" in spec, name
     assert inputs.ENTRY.is_file() and inputs.ICON.is_file()
     assert "from ndestudio.__main__ import main" in inputs.ENTRY.read_text()
@@ -51,6 +56,15 @@ def test_the_data_packages_hold_what_the_program_reads():
     assert files.joinpath("icons", "ndestudio.svg").is_file()
     assert files.joinpath("icons", "256x256", "ndestudio.png").is_file()
     assert any(p.name.endswith(".desktop") for p in files.joinpath("desktop").iterdir())
+
+
+def test_the_versions_about_lists_travel_with_the_bundle():
+    """Help ▸ About reads versions from the distributions' metadata: the spec copies it."""
+    from ndestudio.core.about import LIBRARIES
+
+    assert {"ndestudio", *(d for _, d in LIBRARIES)} <= set(inputs.METADATA)
+    spec = (ROOT / "packaging" / "ndestudio.spec").read_text()
+    assert "copy_metadata(distribution)" in spec and "for distribution in inputs.METADATA" in spec
 
 
 def test_the_source_packages_have_their_sources():
@@ -73,25 +87,11 @@ def test_the_app_runs_without_the_packages_the_bundle_leaves_out(tmp_path):
         QT_QPA_PLATFORM="offscreen",
         XDG_CONFIG_HOME=str(tmp_path / "config"),
     )
-    result = subprocess.run(
-        [sys.executable, str(inputs.ENTRY), "gui", "--smoke"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env=env,
-    )
+    result = _run([sys.executable, str(inputs.ENTRY), "gui", "--smoke"], tmp_path, env)
     assert result.returncode == 0, result.stderr
     assert "smoke: trained 5 steps" in result.stderr
     # And the bundled examples by name (the blocker is in force: a plain import would say).
-    listed = subprocess.run(
-        [sys.executable, str(inputs.ENTRY), "examples"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env=env,
-    )
+    listed = _run([sys.executable, str(inputs.ENTRY), "examples"], tmp_path, env)
     assert listed.returncode == 0, listed.stderr
     assert "ode_spiral" in listed.stdout
 
@@ -109,9 +109,7 @@ def test_the_entry_point_serves_what_the_program_starts_itself_as(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(frozen), *sys.path]))
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(app), *args], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
-        )
+        return _run([str(app), *args], tmp_path, env)
 
     about = run("-m", "ndestudio", "about")
     assert about.returncode == 0, about.stderr

@@ -23,59 +23,58 @@ def _colour(colour: QColor, table: dict[str, str]) -> QColor | None:
     return shown
 
 
-def translated_pen(pen: Any, table: dict[str, str]) -> QPen | None:
-    if not isinstance(pen, QPen):
+def _translated(tool: Any, kind: type, table: dict[str, str]) -> Any:
+    """A copy of the pen or brush ``tool`` in the translated colour; None if it keeps its."""
+    if not isinstance(tool, kind):
         return None
-    colour = _colour(pen.color(), table)
+    colour = _colour(tool.color(), table)
     if colour is None:
         return None
-    new = QPen(pen)
+    new = kind(tool)
     new.setColor(colour)
     return new
+
+
+def translated_pen(pen: Any, table: dict[str, str]) -> QPen | None:
+    return _translated(pen, QPen, table)
 
 
 def translated_brush(brush: Any, table: dict[str, str]) -> QBrush | None:
-    if not isinstance(brush, QBrush):
-        return None
-    colour = _colour(brush.color(), table)
-    if colour is None:
-        return None
-    new = QBrush(brush)
-    new.setColor(colour)
-    return new
+    return _translated(brush, QBrush, table)
 
 
-def _data_item(item: pg.PlotDataItem, table: dict[str, str]) -> None:
-    opts = item.opts
-    for key, setter, convert in (
-        ("pen", item.setPen, translated_pen),
-        ("shadowPen", item.setShadowPen, translated_pen),
-        ("symbolPen", item.setSymbolPen, translated_pen),
-        ("symbolBrush", item.setSymbolBrush, translated_brush),
-        ("fillBrush", item.setFillBrush, translated_brush),
-    ):
-        value = opts.get(key)
-        if value is None:
-            continue
-        made = pg.mkBrush(value) if convert is translated_brush else pg.mkPen(value)
-        new = convert(made, table)
-        if new is not None:
-            setter(new)
-
-
-def _curve(item: pg.PlotCurveItem, table: dict[str, str]) -> None:
-    for key, setter, convert in (
-        ("pen", item.setPen, translated_pen),
-        ("shadowPen", item.setShadowPen, translated_pen),
-        ("brush", item.setBrush, translated_brush),
-    ):
+def _options(item: Any, table: dict[str, str], setters: dict[str, Any]) -> None:
+    """The pens and brushes among an item's options (``opts[key]``, set by ``setters[key]``:
+    keys ending in Brush or brush are brushes)."""
+    for key, setter in setters.items():
         value = item.opts.get(key)
         if value is None:
             continue
-        made = pg.mkBrush(value) if convert is translated_brush else pg.mkPen(value)
-        new = convert(made, table)
+        brush = key.lower().endswith("brush")
+        made = pg.mkBrush(value) if brush else pg.mkPen(value)
+        new = (translated_brush if brush else translated_pen)(made, table)
         if new is not None:
             setter(new)
+
+
+def _data_item(item: pg.PlotDataItem, table: dict[str, str]) -> None:
+    _options(
+        item,
+        table,
+        {
+            "pen": item.setPen,
+            "shadowPen": item.setShadowPen,
+            "symbolPen": item.setSymbolPen,
+            "symbolBrush": item.setSymbolBrush,
+            "fillBrush": item.setFillBrush,
+        },
+    )
+
+
+def _curve(item: pg.PlotCurveItem, table: dict[str, str]) -> None:
+    _options(
+        item, table, {"pen": item.setPen, "shadowPen": item.setShadowPen, "brush": item.setBrush}
+    )
 
 
 def _scatter(item: pg.ScatterPlotItem, table: dict[str, str]) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -27,27 +25,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()
 
-    from PySide6.QtCore import QSettings, Qt
+    from tests.gui.shots import close, shot_window, wait
 
-    from ndestudio.gui.app import make_app
-    from ndestudio.gui.main_window import DOCK_WIDTHS, MainWindow
-
-    app = make_app()
-    folder = Path(tempfile.mkdtemp())
-    settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(settings=settings)
-    window.autosave_dir = folder / "autosave"
-    window.resize(1400, 900)
-    window.show()
-    window.resizeDocks(
-        [window.model_dock, window.training_dock], list(DOCK_WIDTHS), Qt.Orientation.Horizontal
-    )
-
-    def wait(done, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not done() and time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.02)
+    window = shot_window()
 
     wait(lambda: window.core_loaded and not window.data_panel.loading, 120)
     window.training_panel.iterations.setValue(args.steps)
@@ -71,9 +51,7 @@ def main() -> int:
                 print(f"cannot write {path}")
                 return 1
             print(path)
-    window.session.shutdown()
-    window.dirty = False
-    window.close()
+    close(window)
     return 0
 
 

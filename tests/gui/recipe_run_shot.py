@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,30 +28,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from PySide6.QtCore import QSettings, Qt
-
     from ndestudio.core.specs import RunSpec
-    from ndestudio.gui.app import make_app
-    from ndestudio.gui.main_window import DOCK_WIDTHS, MainWindow
+    from tests.gui.shots import close, shot_window, wait
 
-    app = make_app()
     spec = RunSpec.load(RECIPE)
     spec.train.seed = spec.data.seed = args.seed
-    folder = Path(tempfile.mkdtemp())
-    settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(spec, settings=settings)
-    window.autosave_dir = folder / "autosave"
-    window.resize(1400, 900)
-    window.show()
-    window.resizeDocks(
-        [window.model_dock, window.training_dock], list(DOCK_WIDTHS), Qt.Orientation.Horizontal
-    )
-
-    def wait(done, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not done() and time.monotonic() < deadline:
-            app.processEvents()
-            time.sleep(0.02)
+    window = shot_window(spec)
 
     panel = window.data_panel
     wait(lambda: window.core_loaded and not panel.loading and panel.test_dataset is not None, 120)
@@ -72,9 +53,7 @@ def main() -> int:
         f"{args.out}: seed {args.seed}: test accuracy {tested.metrics['accuracy']:.4f} "
         f"({tested.weights} weights, iteration {tested.iteration}), {seconds:.0f} s in the window"
     )
-    window.session.shutdown()
-    window.dirty = False
-    window.close()
+    close(window)
     return 0
 
 
