@@ -24,6 +24,10 @@ scripted backward loops: the stall before training starts), and the fast engine'
 gradients are checked against torchdiffeq's in float64.
 
     python benchmarks/engine_speed.py [--batches 16,64,1024] [--steps 20] [--warmup 3] [--compile]
+                                      [--solvers midpoint,dopri5] [--no-cde] [--no-time-input]
+
+``time input``: the Trainer with dopri5 on a field that takes the time as its first input
+(the spiral demo's network with ``time_input``), on each engine.
 
 It also times one long midpoint solve (1 000 and 8 000 steps) forward and back on each engine:
 the time per step must not grow with the length of the solve.
@@ -53,6 +57,7 @@ from ndestudio.core.solvers import Probe, SolveStats, solve_ode  # noqa: E402
 from ndestudio.core.specs import NetworkSpec, SolverSpec  # noqa: E402
 
 T_END, N_TIMES, WIDTH = 5.0, 20, 64
+ENGINE_NAMES = ("torchdiffeq", "fast")
 NFE: dict[str, tuple[int, int]] = {}  # (forward, backward) evaluations of each run's last step
 SOLVERS = {
     "midpoint": {"method": "midpoint", "step_size": T_END / 95},
@@ -135,12 +140,17 @@ def fast_step(batch: int, solver: str) -> Callable[[], None]:
     return step
 
 
-def trainer_step(batch: int, solver: str, engine: str) -> Callable[[], None]:
+def trainer_step(
+    batch: int, solver: str, engine: str, time_input: bool = False
+) -> Callable[[], None]:
     from ndestudio.core import events as ev
     from ndestudio.core.specs import DataSpec, ModelSpec, RunSpec, TrainSpec
 
     spec = RunSpec(
-        model=ModelSpec(family="ode", network=NetworkSpec(width=WIDTH, depth=2, activation="tanh")),
+        model=ModelSpec(
+            family="ode",
+            network=NetworkSpec(width=WIDTH, depth=2, activation="tanh", time_input=time_input),
+        ),
         solver=solver_spec(solver, engine),
         data=DataSpec(
             name="spiral",
@@ -152,7 +162,7 @@ def trainer_step(batch: int, solver: str, engine: str) -> Callable[[], None]:
         train=TrainSpec(iterations=10**9, batch_size=batch, lr=1e-3, eval_every=10**9, threads=1),
     )
     run = _trainer_run(spec, engine)
-    name = f"trainer-{engine}"
+    name = f"{'time' if time_input else 'trainer'}-{engine}"
 
     def step() -> None:
         for event in run:
@@ -321,7 +331,7 @@ def cde_rows(batches: list[int], args: argparse.Namespace) -> list[str]:
     out = []
     for batch in batches:
         NFE.clear()
-        runs = {f"cde-{e}": cde_trainer_step(batch, e) for e in ("torchdiffeq", "fast")}
+        runs = {f"cde-{e}": cde_trainer_step(batch, e) for e in ENGINE_NAMES}
         ms = interleaved_ms(runs, args.steps, args.warmup)
         shown = "  ".join(f"{name} {value:6.1f}" for name, value in ms.items())
         print(f"cde rk4  batch {batch:5d}  ms/step: {shown}", flush=True)
@@ -329,6 +339,25 @@ def cde_rows(batches: list[int], args: argparse.Namespace) -> list[str]:
         print(f"    evaluations forward/backward in the last step: {counts}")
         ratio = ms["cde-torchdiffeq"] / ms["cde-fast"]
         out.append(f"cde rk4 batch {batch} trainer-fast vs trainer-torchdiffeq: {ratio:.2f}x")
+    return out
+
+
+def time_input_rows(batches: list[int], args: argparse.Namespace) -> list[str]:
+    """The Trainer with dopri5 on a field that takes the time as an input, on both engines
+    at each batch (the stages' times move with the first step size: more to backpropagate)."""
+    out = []
+    for batch in batches:
+        NFE.clear()
+        runs = {f"time-{e}": trainer_step(batch, "dopri5", e, True) for e in ENGINE_NAMES}
+        ms = interleaved_ms(runs, args.steps, args.warmup)
+        shown = "  ".join(f"{name} {value:6.1f}" for name, value in ms.items())
+        print(f"dopri5 time input  batch {batch:5d}  ms/step: {shown}", flush=True)
+        counts = ", ".join(f"{name} {f}/{b}" for name, (f, b) in NFE.items())
+        print(f"    evaluations forward/backward in the last step: {counts}")
+        ratio = ms["time-torchdiffeq"] / ms["time-fast"]
+        out.append(
+            f"dopri5 time input batch {batch} trainer-fast vs trainer-torchdiffeq: {ratio:.2f}x"
+        )
     return out
 
 
@@ -362,6 +391,10 @@ def main() -> None:
         "--compile", action="store_true", help="also time torch.compile on a midpoint step"
     )
     parser.add_argument("--no-cde", action="store_true", help="skip the CDE trainer runs")
+    parser.add_argument(
+        "--no-time-input", action="store_true", help="skip the time-input dopri5 trainer runs"
+    )
+    parser.add_argument("--solvers", default=",".join(SOLVERS), help="of midpoint, dopri5")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.compile:
@@ -378,7 +411,7 @@ def main() -> None:
     print(check_fast())
     print("\n".join(long_solve_rows()))
     summary = []
-    for solver in SOLVERS:
+    for solver in args.solvers.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
             NFE.clear()
             runs: dict[str, Callable[[], None]] = {
@@ -413,11 +446,13 @@ def main() -> None:
             )
     if not args.no_cde:
         summary += cde_rows([int(b) for b in args.batches.split(",")], args)
+    if not args.no_time_input:
+        summary += time_input_rows([int(b) for b in args.batches.split(",")], args)
     print("\n".join(summary))
     # Last, one line per solver at the batch the issue's targets name (64, when measured).
     batches = [int(b) for b in args.batches.split(",")]
     key = 64 if 64 in batches else batches[0]
-    for solver in SOLVERS:
+    for solver in args.solvers.split(","):
         line = f"{solver} batch {key} fast vs torchdiffeq:"
         print(next(s for s in summary if s.startswith(line)))
 

@@ -37,6 +37,10 @@ CASES = [
     ("euler", "relu", False, True),
     ("midpoint", "tanh", False, True),
     ("rk4", "softplus", True, True),
+    # and of adaptive ones (their times move with the first step size: its gradient).
+    ("dopri5", "tanh", False, True),
+    ("dopri5", "relu", False, True),
+    ("bosh3", "softplus", True, True),
 ]
 
 
@@ -238,7 +242,7 @@ def test_auto_picks_the_fast_engine_where_it_applies():
     t = torch.linspace(0, 1, 5)
     cases = [
         (_field(torch.float32, "tanh", False), t, SolverSpec(), "fast"),
-        (_field(torch.float32, "tanh", False, time_input=True), t, SolverSpec(), "torchdiffeq"),
+        (_field(torch.float32, "tanh", False, time_input=True), t, SolverSpec(), "fast"),
         (_field(torch.float32, "tanh", False, True), t, SolverSpec(method="rk4"), "fast"),
         (_field(torch.float32, "tanh", False), t, SolverSpec(gradient="adjoint"), "torchdiffeq"),
         (_field(torch.float32, "tanh", False), t, SolverSpec(method="heun3"), "torchdiffeq"),
@@ -286,10 +290,10 @@ def test_asking_for_the_fast_engine_where_it_cannot_run_is_refused_by_name():
     spec = small_spec("ode")
     spec.solver.engine = "fast"
     spec.model.network.time_input = True
-    with pytest.raises(ValueError, match="adaptive solvers take no time input"):
-        validate(spec)
+    validate(spec)  # the time as an input: adaptive steps (dopri5) take it, fixed ones too
+    assert planned_engine("ode", spec.solver, spec.model.network) == "fast"
     spec.solver.method, spec.solver.step_size = "rk4", 0.1
-    validate(spec)  # fixed steps take it
+    validate(spec)
     assert planned_engine("ode", spec.solver, spec.model.network) == "fast"
     spec = small_spec("ode")
     spec.solver.engine = "quick"

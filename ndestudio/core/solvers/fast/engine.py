@@ -2,11 +2,13 @@
 
 ``SolverSpec.engine`` is "torchdiffeq", "fast" or "auto" (fast wherever it supports the
 model and solver). The fast engine covers neural ODEs whose vector field is an MLP (any of
-NDE Studio's activations, final tanh or not; the time as an input with fixed steps) on one
+NDE Studio's activations, final tanh or not, the time as an input or not) on one
 time grid, solved with euler, midpoint, rk4, bosh3 or dopri5, and neural CDEs with such an
 MLP solved with euler, midpoint or rk4 (:mod:`ndestudio.core.solvers.fast.cde`), both
 backpropagated through the solver; everything else runs on torchdiffeq (adaptive CDE
-solves, per-series times, the adjoint) or torchsde.
+solves, per-series times, the adjoint) or torchsde. (A field that takes the time moves an
+adaptive solve's gradient through its stages' times too: torchdiffeq differentiates through
+the first step size, which every later time depends on.)
 """
 
 from __future__ import annotations
@@ -64,15 +66,8 @@ def engine_problems(family: str, spec: SolverSpec, network: NetworkSpec | None) 
             f"the fast engine backpropagates through the solver; gradient {spec.gradient!r} "
             "runs on torchdiffeq"
         )
-    if network is not None:
-        adaptive = spec.method in TABLEAUS and TABLEAUS[spec.method].adaptive
-        if network.time_input and adaptive:
-            out.append(
-                "the fast engine's adaptive solvers take no time input to the vector field "
-                "(its fixed-step ones do)"
-            )
-        if network.activation not in _FAST_ACTIVATIONS:
-            out.append(f"the fast engine has no derivative for activation {network.activation!r}")
+    if network is not None and network.activation not in _FAST_ACTIVATIONS:
+        out.append(f"the fast engine has no derivative for activation {network.activation!r}")
     return out
 
 
@@ -118,8 +113,6 @@ def fast_applies(
         return bool((t[1:] > t[:-1]).all())
     if jump_t is not None or extra_adjoint_params or mlp_problem(field) is not None:
         return False
-    if TABLEAUS[spec.method].adaptive and getattr(field, "time_input", False):
-        return False  # (the first step's sensitivity would need the field's time derivative)
     return bool((t[1:] > t[:-1]).all())
 
 

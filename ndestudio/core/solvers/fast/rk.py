@@ -245,6 +245,22 @@ def _tableau_tensors(
     return [cast(row) for row in tableau.a], cast(tableau.error), cast(tableau.mid)
 
 
+def _stage_times(tableau: Tableau, t0: float, dt: float, dtype: torch.dtype) -> list[float]:
+    """The times of stages 1, 2, … of a step, as torchdiffeq computes them: in the state's
+    dtype, ``t0 + c_i dt``, and just before ``t1 = t0 + dt`` (``nextafter``) for stages at
+    the step's end (torchdiffeq's ``Perturb.PREV``)."""
+    fractions, at_end = _stage_fractions(tableau, dtype)
+    start, size, end = (torch.tensor(v, dtype=torch.float64).to(dtype) for v in (t0, dt, t0 + dt))
+    times = torch.where(at_end, torch.nextafter(end, end - 1), start + fractions * size)
+    return times.tolist()
+
+
+@cache
+def _stage_fractions(tableau: Tableau, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    fractions = torch.tensor(tableau.c, dtype=torch.float64).to(dtype)
+    return fractions, fractions == 1.0
+
+
 def _rounded(x: float, dtype: torch.dtype) -> float:
     """``x`` rounded to ``dtype`` (a Python float: a tensor scalar costs two operations)."""
     if dtype == torch.float64:
@@ -387,6 +403,7 @@ class AdaptiveSolve(_Solve):
         the very steps that torchdiffeq takes."""
         dt_y = _rounded(dt, y.dtype)
         rows, error_weights, _ = _tableau_tensors(self.tableau, y.dtype, y.device)
+        times = _stage_times(self.tableau, t0, dt, y.dtype) if self.mlp.time_input else []
         k, stage, ratio, records = scripted.compiled().adaptive_step(
             y.detach(),
             f.detach(),
@@ -397,6 +414,7 @@ class AdaptiveSolve(_Solve):
             self.atol,
             *self.mlp.forward_args,
             keep,
+            times,
         )
         self._count_forward(len(rows))
         step = _Step(t0, dt, t0 + dt, y, stage, [k[..., 0], k[..., -1]], records)
@@ -487,7 +505,7 @@ class AdaptiveSolve(_Solve):
                     else:  # both ends move with h: dx/dh = -1 / dt
                         h_bar -= sum(x_bars) / step.dt
             # The last stage's input is the result: its adjoint joins that stage's product.
-            total, inputs_bar, k_first_bar = scripted.compiled().stages_backward(
+            total, inputs_bar, k_first_bar, time_bars = scripted.compiled().stages_backward(
                 kb, end_bar, step.records, 0, rows, step.dt, True, *mlp_args, None
             )
             self.stats.nfe_backward += len(rows)
@@ -496,7 +514,18 @@ class AdaptiveSolve(_Solve):
             if h_path and first:
                 for i, y_bar_i in enumerate(inputs_bar, start=1):
                     stage_input = step.records[i - 1][0]
+                    if self.mlp.time_input:  # (its record's input starts with the time)
+                        stage_input = stage_input[:, 1:]
                     dt_bar += float((y_bar_i * (stage_input - step.y0)).sum()) / step.dt
+            if h_path and time_bars:
+                # A field of the time: stage i of the first step is at t0 + c_i h, every
+                # later step's stages move with h as a whole.
+                by_time = [float(bar) for bar in time_bars]
+                if first:
+                    dt_bar += sum(c * bar for c, bar in zip(tableau.c, by_time, strict=True))
+                else:
+                    h_bar += sum(by_time)
+            if h_path and first:
                 h_bar += dt_bar
             y_bar = total
             k_next = k_first_bar

@@ -94,18 +94,21 @@ def adaptive_step(
     biases: list[Tensor],
     options: tuple[int, bool, bool, float, float, bool],
     keep: bool,
+    stage_times: list[float],
 ) -> tuple[Tensor, Tensor, Tensor, list[list[Tensor]]]:
     """One first-same-as-last Runge–Kutta step of size ``dt`` (rounded to the state's dtype)
     from ``y`` (batch, C) with ``f = f(y)``, in torchdiffeq's arithmetic: its stacked stages
     ``k`` (batch, C, stages), its result, its error ratio and, with ``keep``, the records of
-    its evaluations."""
+    its evaluations. ``stage_times``: the times of stages 1, 2, … (read by a field that takes
+    the time; empty for one that does not)."""
     k = torch.empty(y.shape[0], y.shape[1], len(rows) + 1, dtype=y.dtype, device=y.device)
     k[:, :, 0] = f
     records: list[list[Tensor]] = []
     stage = y
     for i in range(len(rows)):
         stage = y + torch.sum(k[:, :, : i + 1] * (rows[i] * dt), dim=-1)
-        out, record = mlp_forward(stage, 0.0, weights_t, biases, options, keep)
+        t = stage_times[i] if len(stage_times) > 0 else 0.0
+        out, record = mlp_forward(stage, t, weights_t, biases, options, keep)
         k[:, :, i + 1] = out
         if keep:
             records.append(record)
@@ -173,10 +176,11 @@ def mlp_vjp(
     grad_w: list[Tensor],
     grad_b: list[Tensor],
     options: tuple[int, bool, bool, float, float, bool],
-) -> Tensor:
+) -> tuple[Tensor, Tensor | None]:
     """``g``ᵀ ∂f/∂x at the evaluation ``record``; adds ``g``ᵀ ∂f/∂W to ``grad_w`` and the rows
-    of ``g``ᵀ ∂f/∂b (summed later) to ``grad_b``. ``options`` as for :func:`mlp_forward`
-    (with a time input, the product with respect to the state alone)."""
+    of ``g``ᵀ ∂f/∂b (summed later) to ``grad_b``. ``options`` as for :func:`mlp_forward`.
+    With a time input: the product with respect to the state, and ``g``ᵀ ∂f/∂t summed over
+    the batch (an adaptive solve's times move with its first step size); else None."""
     act, keeps_pre, final_tanh, beta, threshold, time_input = options
     layers = len(weights)
     hidden = layers - 1
@@ -203,7 +207,9 @@ def mlp_vjp(
                     g = torch.ops.aten.silu_backward(g * 0.909, z)
                 else:
                     g = torch.ops.aten.softplus_backward(g, z, beta, threshold)
-    return g[:, 1:] if time_input else g
+    if time_input:
+        return g[:, 1:], g[:, 0].sum()
+    return g, None
 
 
 def field_vjp(
@@ -214,7 +220,7 @@ def field_vjp(
     grad_w: list[Tensor],
     grad_b: list[Tensor],
     options: tuple[int, bool, bool, float, float, bool],
-) -> Tensor:
+) -> tuple[Tensor, Tensor | None]:
     """:func:`mlp_vjp` of the field: the MLP's own, or a neural CDE's (``control``: the
     path's derivative at the evaluation, (batch, C, 1))."""
     if control is not None:
@@ -243,17 +249,19 @@ def stages_backward(
     grad_b: list[Tensor],
     options: tuple[int, bool, bool, float, float, bool],
     controls: Tensor | None,
-) -> tuple[Tensor, list[Tensor], Tensor | None]:
+) -> tuple[Tensor, list[Tensor], Tensor | None, list[Tensor]]:
     """Back through stages ``len(a)`` … 1 of one step, whose stage ``i`` is the evaluation
     ``records[first_record + i - 1]`` at ``y0 + dt Σ a[i-1][j] k_j``. ``kb`` holds the
     adjoints of the stages' outputs from every later use and receives those of the earlier
     stages. ``last_is_result``: the last stage's input is the step's result (first-same-as-
     last methods), whose adjoint ``end_bar`` joins that stage's. Returns the sum of the stage
     inputs' adjoints, each one's (stage 1 first) and the adjoint of stage 0's output (a list
-    passed in from Python is a copy in TorchScript: ``kb`` itself does not come back).
+    passed in from Python is a copy in TorchScript: ``kb`` itself does not come back), and,
+    for a field that takes the time, each stage's ``g``ᵀ ∂f/∂t (stage 1 first; else empty).
     ``controls``: a neural CDE's path derivatives at this step's evaluations (stage 0 first)."""
     count = len(a)
     inputs_bar: list[Tensor] = []
+    time_bars: list[Tensor] = []
     total = torch.zeros_like(end_bar)
     for i in range(count, 0, -1):
         g = kb[i]
@@ -263,7 +271,9 @@ def stages_backward(
         if controls is not None:
             control = controls[i]
         record = records[first_record + i - 1]
-        y_bar = field_vjp(g, record, control, weights, grad_w, grad_b, options)
+        y_bar, time_bar = field_vjp(g, record, control, weights, grad_w, grad_b, options)
+        if time_bar is not None:
+            time_bars.append(time_bar)
         if last_is_result and i == count:
             y_bar = y_bar + end_bar
         inputs_bar.append(y_bar)
@@ -273,7 +283,8 @@ def stages_backward(
             if row[j] != 0.0:
                 _add(kb, j, y_bar, row[j] * dt)
     inputs_bar.reverse()
-    return total, inputs_bar, kb[0]
+    time_bars.reverse()
+    return total, inputs_bar, kb[0], time_bars
 
 
 def fixed_backward(
@@ -317,7 +328,7 @@ def fixed_backward(
         step_controls: Tensor | None = None
         if controls is not None:
             step_controls = controls[n * stages : (n + 1) * stages]
-        total, _, _ = stages_backward(
+        total, _, _, _ = stages_backward(
             kb,
             end_bar,
             records,
@@ -337,7 +348,8 @@ def fixed_backward(
         control: Tensor | None = None
         if step_controls is not None:
             control = step_controls[0]
-        total.add_(field_vjp(g0, records[first], control, weights, grad_w, grad_b, options))
+        first_bar, _ = field_vjp(g0, records[first], control, weights, grad_w, grad_b, options)
+        total.add_(first_bar)
         total.add_(end_bar).add_(start_bar)
         y_bar = total
     return y_bar
