@@ -326,39 +326,42 @@ def interleaved_ms(runs: dict[str, Callable[[], None]], steps: int, warmup: int)
     return {name: 1000 * statistics.median(s) for name, s in seconds.items()}
 
 
-def cde_rows(batches: list[int], args: argparse.Namespace) -> list[str]:
-    """The CDE trainer on both engines at each batch: printed rows, and summary lines."""
+def _engine_pair_rows(
+    label: str,
+    prefix: str,
+    make_step: Callable[[int, str], Callable[[], None]],
+    batches: list[int],
+    args: argparse.Namespace,
+) -> list[str]:
+    """``make_step(batch, engine)`` timed on both engines, interleaved, at each batch:
+    printed rows (named ``prefix-engine``), and summary lines."""
     out = []
     for batch in batches:
         NFE.clear()
-        runs = {f"cde-{e}": cde_trainer_step(batch, e) for e in ENGINE_NAMES}
+        runs = {f"{prefix}-{e}": make_step(batch, e) for e in ENGINE_NAMES}
         ms = interleaved_ms(runs, args.steps, args.warmup)
         shown = "  ".join(f"{name} {value:6.1f}" for name, value in ms.items())
-        print(f"cde rk4  batch {batch:5d}  ms/step: {shown}", flush=True)
+        print(f"{label}  batch {batch:5d}  ms/step: {shown}", flush=True)
         counts = ", ".join(f"{name} {f}/{b}" for name, (f, b) in NFE.items())
         print(f"    evaluations forward/backward in the last step: {counts}")
-        ratio = ms["cde-torchdiffeq"] / ms["cde-fast"]
-        out.append(f"cde rk4 batch {batch} trainer-fast vs trainer-torchdiffeq: {ratio:.2f}x")
+        ratio = ms[f"{prefix}-torchdiffeq"] / ms[f"{prefix}-fast"]
+        out.append(f"{label} batch {batch} trainer-fast vs trainer-torchdiffeq: {ratio:.2f}x")
     return out
+
+
+def cde_rows(batches: list[int], args: argparse.Namespace) -> list[str]:
+    """The CDE trainer on both engines at each batch."""
+    return _engine_pair_rows("cde rk4", "cde", cde_trainer_step, batches, args)
 
 
 def time_input_rows(batches: list[int], args: argparse.Namespace) -> list[str]:
     """The Trainer with dopri5 on a field that takes the time as an input, on both engines
     at each batch (the stages' times move with the first step size: more to backpropagate)."""
-    out = []
-    for batch in batches:
-        NFE.clear()
-        runs = {f"time-{e}": trainer_step(batch, "dopri5", e, True) for e in ENGINE_NAMES}
-        ms = interleaved_ms(runs, args.steps, args.warmup)
-        shown = "  ".join(f"{name} {value:6.1f}" for name, value in ms.items())
-        print(f"dopri5 time input  batch {batch:5d}  ms/step: {shown}", flush=True)
-        counts = ", ".join(f"{name} {f}/{b}" for name, (f, b) in NFE.items())
-        print(f"    evaluations forward/backward in the last step: {counts}")
-        ratio = ms["time-torchdiffeq"] / ms["time-fast"]
-        out.append(
-            f"dopri5 time input batch {batch} trainer-fast vs trainer-torchdiffeq: {ratio:.2f}x"
-        )
-    return out
+
+    def step(batch: int, engine: str) -> Callable[[], None]:
+        return trainer_step(batch, "dopri5", engine, time_input=True)
+
+    return _engine_pair_rows("dopri5 time input", "time", step, batches, args)
 
 
 def long_solve_rows() -> list[str]:
