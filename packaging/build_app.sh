@@ -16,10 +16,14 @@ rm -rf build/lib build/bdist.*
 echo "== venv with the wheel and PyInstaller"
 [ -x "$WORK/venv/bin/python" ] || "$PY" -m venv "$WORK/venv"  # (kept: a rebuild is quicker)
 VPY="$WORK/venv/bin/python"
-# PyTorch's CPU build by default (BUNDLE_TORCH=torch for another one).
-"$VPY" -m pip install -q "${BUNDLE_TORCH:-torch==2.13.0}"
+# PyTorch's CPU build by default, from PyTorch's CPU index (on Linux PyPI's torch is the CUDA
+# build, gigabytes more); BUNDLE_TORCH names another build, BUNDLE_TORCH_INDEX another index
+# (empty: pip's own configuration, e.g. a local wheel folder).
+INDEX=${BUNDLE_TORCH_INDEX-https://download.pytorch.org/whl/cpu}
+"$VPY" -m pip install -q ${INDEX:+--index-url "$INDEX"} "${BUNDLE_TORCH:-torch==2.13.0}"
 "$VPY" -m pip install -q --force-reinstall --no-deps "$WORK"/dist/ndestudio-*.whl
-"$VPY" -m pip install -q "$WORK"/dist/ndestudio-*.whl "pyinstaller>=6.10"
+# (Pillow: PyInstaller converts the PNG icon with it on macOS and Windows.)
+"$VPY" -m pip install -q "$WORK"/dist/ndestudio-*.whl "pyinstaller>=6.10" pillow
 echo "== pyinstaller"
 SECONDS=0
 # From $WORK, not the checkout: there `import ndestudio` would find the source tree, which

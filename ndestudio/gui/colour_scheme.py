@@ -55,8 +55,10 @@ def apply_theme(new: Theme) -> None:
     app.setPalette(new.palette(standard))
     app.setStyleSheet(new.style_sheet())
     if old is not new:
+        # (windows alone: a floating dock or a dialog is restyled with its window)
         for widget in app.topLevelWidgets():
-            restyle(widget, old, new)
+            if widget.parent() is None:
+                restyle(widget, old, new)
 
 
 class ColourScheme(QObject):

@@ -90,7 +90,7 @@ def _scatter(item: pg.ScatterPlotItem, table: dict[str, str]) -> None:
             new = [convert(s, table) or s if s is not None else None for s in spots]
             if new != list(spots):
                 setter(new, update=False)
-    item.invalidate()
+    item.updateSpots()  # (rebuilds the spots' cached pictures; invalidate() alone does not)
     item.update()
 
 
@@ -139,16 +139,20 @@ def recolour_item(item: Any, table: dict[str, str], theme: Theme) -> None:
 
 
 def restyle(root: QWidget, old: Theme, new: Theme) -> None:
-    """Everything drawn under ``root`` in ``old``'s colours, in ``new``'s."""
+    """Everything drawn in ``root`` and under it in ``old``'s colours, in ``new``'s."""
     table = translation(old, new)
-    for view in root.findChildren(pg.GraphicsView):
-        view.setBackground(new.background)
-        for item in view.scene().items():
-            recolour_item(item, table, new)
-    for widget in root.findChildren(QWidget):
+    widgets = [root, *root.findChildren(QWidget)]
+    for view in widgets:
+        if isinstance(view, pg.GraphicsView):
+            view.setBackground(new.background)
+            for item in view.scene().items():
+                recolour_item(item, table, new)
+    for widget in widgets:
         if callable(getattr(widget, "theme_changed", None)):
             widget.theme_changed()
-    for label in root.findChildren(QLabel):
+    for label in widgets:
+        if not isinstance(label, QLabel):
+            continue
         text = label.text()
         if "color" in text:
             label.setText(recolour_html(text, table))

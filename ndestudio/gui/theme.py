@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QStyleFactory
 
 # The light theme's colours (what plot code names) → the dark theme's.
 DARK_COLOURS: dict[str, str] = {
@@ -71,9 +72,13 @@ class Theme:
         return self.shown("#000000")
 
     def palette(self, standard: QPalette) -> QPalette:
-        """The widgets' palette: ``standard`` (the style's own) when light."""
+        """The widgets' palette: the platform's (``standard``) when light, unless that is a
+        dark one (a dark desktop, with Light chosen): then Fusion's light palette."""
         if not self.dark:
-            return QPalette(standard)
+            if standard.color(QPalette.ColorRole.Window).lightness() >= 128:
+                return QPalette(standard)
+            fusion = QStyleFactory.create("Fusion")
+            return fusion.standardPalette() if fusion is not None else QPalette()
         p = QPalette()
         roles = {
             QPalette.ColorRole.Window: "#2b2d31",

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from ndestudio.gui import theme
 from ndestudio.gui.colour_scheme import KEY, apply_theme
+from ndestudio.gui.restyle import restyle
 from ndestudio.gui.theme import DARK_COLOURS, contrast
 from tests.conftest import small_spec
 
@@ -155,3 +156,50 @@ def _items_colours(root) -> list[str]:
                 pen = item.opts["pen"] if isinstance(item, pg.PlotCurveItem) else item.pen
                 colours.append(pg.mkPen(pen).color().name())
     return sorted(colours)
+
+
+def test_light_on_a_dark_desktop_is_light(make_window):
+    """Light chosen where the platform's own palette is dark: the widgets turn light too
+    (not the platform's dark palette around white plots)."""
+    app = QApplication.instance()
+    kept = app.property("ndestudio_platform_palette")
+    dark_platform = theme.DARK.palette(QPalette())
+    app.setProperty("ndestudio_platform_palette", dark_platform)
+    try:
+        window = make_window()
+        assert theme.current() is theme.DARK  # (following the desktop: its palette is dark)
+        window.colour_scheme.choose("light")
+        palette = app.palette()
+        assert palette.color(QPalette.ColorRole.Window).lightness() >= 200
+        assert palette.color(QPalette.ColorRole.WindowText).lightness() <= 60
+        assert _backgrounds(window) == {"#ffffff"}
+    finally:
+        app.setProperty("ndestudio_platform_palette", kept)
+
+
+def test_restyled_markers_are_drawn_in_the_new_colour(qtbot):
+    """Spots of a scatter plot, each with its own brush, drawn again after the theme
+    changed: in the dark theme's colour (not gone, not the old one)."""
+    plot = pg.PlotWidget(background="#ffffff")
+    qtbot.addWidget(plot)
+    plot.resize(200, 200)
+    spots = [{"pos": (x, 0.0), "size": 30, "brush": pg.mkBrush("#1f77b4")} for x in (0, 1)]
+    dots = pg.ScatterPlotItem(pen=None)
+    dots.setData(spots)
+    plot.addItem(dots)
+    plot.show()
+    qtbot.waitExposed(plot)
+
+    def pixels_of(colour: str) -> int:
+        image = plot.grab().toImage()
+        wanted = pg.mkColor(colour)
+        return sum(
+            1
+            for x in range(0, image.width(), 2)
+            for y in range(0, image.height(), 2)
+            if image.pixelColor(x, y) == wanted
+        )
+
+    assert pixels_of("#1f77b4") > 20
+    restyle(plot, theme.LIGHT, theme.DARK)
+    assert pixels_of(DARK_COLOURS["#1f77b4"]) > 20 and pixels_of("#1f77b4") == 0

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
+import numpy as np
 import torch
 
 import ndestudio.core.solvers.fast.scripted as scripted
@@ -248,11 +249,22 @@ def _tableau_tensors(
 def _stage_times(tableau: Tableau, t0: float, dt: float, dtype: torch.dtype) -> list[float]:
     """The times of stages 1, 2, … of a step, as torchdiffeq computes them: in the state's
     dtype, ``t0 + c_i dt``, and just before ``t1 = t0 + dt`` (``nextafter``) for stages at
-    the step's end (torchdiffeq's ``Perturb.PREV``)."""
+    the step's end (torchdiffeq's ``Perturb.PREV``). In float32 and float64 with NumPy's and
+    Python's scalars (the same IEEE operations, without a tensor's cost)."""
+    if dtype in _SCALARS:
+        scalar = _SCALARS[dtype]
+        start, size, end = scalar(t0), scalar(dt), scalar(t0 + dt)
+        before_end = float(np.nextafter(end, scalar(-math.inf)))
+        return [before_end if c == 1.0 else float(start + scalar(c) * size) for c in tableau.c]
     fractions, at_end = _stage_fractions(tableau, dtype)
-    start, size, end = (torch.tensor(v, dtype=torch.float64).to(dtype) for v in (t0, dt, t0 + dt))
-    times = torch.where(at_end, torch.nextafter(end, end - 1), start + fractions * size)
+    start_t, size_t, end_t = (
+        torch.tensor(v, dtype=torch.float64).to(dtype) for v in (t0, dt, t0 + dt)
+    )
+    times = torch.where(at_end, torch.nextafter(end_t, end_t - 1), start_t + fractions * size_t)
     return times.tolist()
+
+
+_SCALARS: dict[torch.dtype, type] = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 @cache
@@ -520,7 +532,7 @@ class AdaptiveSolve(_Solve):
             if h_path and time_bars:
                 # A field of the time: stage i of the first step is at t0 + c_i h, every
                 # later step's stages move with h as a whole.
-                by_time = [float(bar) for bar in time_bars]
+                by_time = torch.stack(time_bars).tolist()  # (one transfer from a GPU)
                 if first:
                     dt_bar += sum(c * bar for c, bar in zip(tableau.c, by_time, strict=True))
                 else:
