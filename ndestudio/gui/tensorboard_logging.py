@@ -27,6 +27,7 @@ class TensorBoardLogging(QObject):
         session.events.connect(self._on_events)
 
     def folder(self) -> Path | None:
+        """The run's log folder; None with the box unchecked (or no folder given)."""
         text = self.panel.tensorboard_dir.text().strip()
         if not self.panel.tensorboard.isChecked() or not text:
             return None
@@ -37,6 +38,11 @@ class TensorBoardLogging(QObject):
             folder = self.folder()
             trainer = self.session.trainer
             if folder is None or trainer is None:
+                if self.panel.tensorboard.isChecked() and trainer is not None:
+                    self.session.problem.emit(
+                        "No TensorBoard logs for this run: no folder is given beside "
+                        "“TensorBoard logs in”."
+                    )
                 return
             try:
                 self.log = TensorBoardLog(folder, trainer.iteration)

@@ -32,7 +32,6 @@ DARK_COLOURS: dict[str, str] = {
     "#e377c2": "#f09ad6",
     "#17becf": "#33d6e6",
     "#1a7f37": "#45c46a",  # stable nodes
-    "#440154": "#3e5a8c",  # the slowest arrows' key (the arrows are a colour map)
     "#b00020": "#ff6b81",  # errors in text
     "#b35900": "#ffa64d",  # warnings in text
     "#e9edf2": "#2b2e33",  # dock titles
@@ -162,19 +161,3 @@ def translation(old: Theme, new: Theme) -> dict[str, str]:
 def recolour_html(text: str, table: dict[str, str]) -> str:
     """``text`` (HTML with ``color:#rrggbb`` spans) with its colours translated."""
     return _HEX.sub(lambda m: table.get(normalise(m.group(0)), m.group(0)), text)
-
-
-def contrast(a: str | QColor, b: str | QColor) -> float:
-    """WCAG contrast ratio of two colours (1: none, 21: black on white)."""
-
-    def luminance(c: QColor) -> float:
-        def channel(v: float) -> float:
-            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
-
-        return (
-            0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(c.blueF())
-        )
-
-    la, lb = (luminance(QColor(x) if isinstance(x, str) else x) for x in (a, b))
-    hi, lo = max(la, lb), min(la, lb)
-    return (hi + 0.05) / (lo + 0.05)

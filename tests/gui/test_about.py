@@ -132,3 +132,16 @@ def test_the_tensorboard_box_logs_a_window_run(make_window, qtbot, tmp_path):
     assert [e.step for e in events.Scalars("val_loss")] == window.session.trainer.eval_history[
         "iteration"
     ]
+
+
+def test_the_tensorboard_box_without_a_folder_says_so(make_window, qtbot):
+    pytest.importorskip("tensorboard")
+    window = make_window()
+    said: list[str] = []
+    window.session.problem.connect(said.append)
+    window.training_panel.tensorboard.setChecked(True)
+    window.training_panel.iterations.setValue(3)
+    window.train()
+    qtbot.waitUntil(lambda: window.session.state == "idle", timeout=60_000)
+    assert window.session.trainer.iteration == 3  # (the run itself goes on)
+    assert any("no folder is given" in message for message in said)

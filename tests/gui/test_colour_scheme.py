@@ -9,14 +9,29 @@ import re
 import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QGuiApplication, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 from ndestudio.gui import theme
 from ndestudio.gui.colour_scheme import KEY, apply_theme
 from ndestudio.gui.restyle import restyle
-from ndestudio.gui.theme import DARK_COLOURS, contrast
+from ndestudio.gui.theme import DARK_COLOURS
 from tests.conftest import small_spec
+
+
+def contrast(a: str | QColor, b: str | QColor) -> float:
+    """WCAG contrast ratio of two colours (1: none, 21: black on white)."""
+
+    def luminance(c: QColor) -> float:
+        def channel(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+        return (
+            0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(c.blueF())
+        )
+
+    la, lb = (luminance(QColor(x) if isinstance(x, str) else x) for x in (a, b))
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
 
 
 def _desktop_switches_to(scheme: Qt.ColorScheme) -> None:

@@ -518,7 +518,7 @@ class AdaptiveSolve(_Solve):
                         h_bar -= sum(x_bars) / step.dt
             # The last stage's input is the result: its adjoint joins that stage's product.
             total, inputs_bar, k_first_bar, time_bars = scripted.compiled().stages_backward(
-                kb, end_bar, step.records, 0, rows, step.dt, True, *mlp_args, None
+                kb, end_bar, step.records, 0, rows, step.dt, True, *mlp_args, None, h_path
             )
             self.stats.nfe_backward += len(rows)
             if start_bar is not None:

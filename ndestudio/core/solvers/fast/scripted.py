@@ -176,11 +176,13 @@ def mlp_vjp(
     grad_w: list[Tensor],
     grad_b: list[Tensor],
     options: tuple[int, bool, bool, float, float, bool],
+    time_wanted: bool,
 ) -> tuple[Tensor, Tensor | None]:
     """``g``ᵀ ∂f/∂x at the evaluation ``record``; adds ``g``ᵀ ∂f/∂W to ``grad_w`` and the rows
-    of ``g``ᵀ ∂f/∂b (summed later) to ``grad_b``. ``options`` as for :func:`mlp_forward`.
-    With a time input: the product with respect to the state, and ``g``ᵀ ∂f/∂t summed over
-    the batch (an adaptive solve's times move with its first step size); else None."""
+    of ``g``ᵀ ∂f/∂b (summed later) to ``grad_b``. ``options`` as for :func:`mlp_forward`
+    (with a time input, the product with respect to the state). With ``time_wanted`` and a
+    time input, also ``g``ᵀ ∂f/∂t summed over the batch (an adaptive solve's times move with
+    its first step size); else None."""
     act, keeps_pre, final_tanh, beta, threshold, time_input = options
     layers = len(weights)
     hidden = layers - 1
@@ -207,9 +209,9 @@ def mlp_vjp(
                     g = torch.ops.aten.silu_backward(g * 0.909, z)
                 else:
                     g = torch.ops.aten.softplus_backward(g, z, beta, threshold)
-    if time_input:
-        return g[:, 1:], g[:, 0].sum()
-    return g, None
+    if not time_input:
+        return g, None
+    return g[:, 1:], g[:, 0].sum() if time_wanted else None
 
 
 def field_vjp(
@@ -220,12 +222,13 @@ def field_vjp(
     grad_w: list[Tensor],
     grad_b: list[Tensor],
     options: tuple[int, bool, bool, float, float, bool],
+    time_wanted: bool,
 ) -> tuple[Tensor, Tensor | None]:
     """:func:`mlp_vjp` of the field: the MLP's own, or a neural CDE's (``control``: the
     path's derivative at the evaluation, (batch, C, 1))."""
     if control is not None:
         g = controlled_vjp(g, control)
-    return mlp_vjp(g, record, weights, grad_w, grad_b, options)
+    return mlp_vjp(g, record, weights, grad_w, grad_b, options, time_wanted)
 
 
 def _add(into: list[Tensor | None], index: int, g: Tensor, scale: float) -> None:
@@ -249,6 +252,7 @@ def stages_backward(
     grad_b: list[Tensor],
     options: tuple[int, bool, bool, float, float, bool],
     controls: Tensor | None,
+    time_wanted: bool,
 ) -> tuple[Tensor, list[Tensor], Tensor | None, list[Tensor]]:
     """Back through stages ``len(a)`` … 1 of one step, whose stage ``i`` is the evaluation
     ``records[first_record + i - 1]`` at ``y0 + dt Σ a[i-1][j] k_j``. ``kb`` holds the
@@ -257,7 +261,8 @@ def stages_backward(
     last methods), whose adjoint ``end_bar`` joins that stage's. Returns the sum of the stage
     inputs' adjoints, each one's (stage 1 first) and the adjoint of stage 0's output (a list
     passed in from Python is a copy in TorchScript: ``kb`` itself does not come back), and,
-    for a field that takes the time, each stage's ``g``ᵀ ∂f/∂t (stage 1 first; else empty).
+    with ``time_wanted``, for a field that takes the time, each stage's ``g``ᵀ ∂f/∂t (stage 1
+    first; else empty).
     ``controls``: a neural CDE's path derivatives at this step's evaluations (stage 0 first)."""
     count = len(a)
     inputs_bar: list[Tensor] = []
@@ -271,7 +276,9 @@ def stages_backward(
         if controls is not None:
             control = controls[i]
         record = records[first_record + i - 1]
-        y_bar, time_bar = field_vjp(g, record, control, weights, grad_w, grad_b, options)
+        y_bar, time_bar = field_vjp(
+            g, record, control, weights, grad_w, grad_b, options, time_wanted
+        )
         if time_bar is not None:
             time_bars.append(time_bar)
         if last_is_result and i == count:
@@ -341,6 +348,7 @@ def fixed_backward(
             grad_b,
             options,
             step_controls,
+            False,
         )
         g0 = kb[0]
         if g0 is None:
@@ -348,7 +356,9 @@ def fixed_backward(
         control: Tensor | None = None
         if step_controls is not None:
             control = step_controls[0]
-        first_bar, _ = field_vjp(g0, records[first], control, weights, grad_w, grad_b, options)
+        first_bar, _ = field_vjp(
+            g0, records[first], control, weights, grad_w, grad_b, options, False
+        )
         total.add_(first_bar)
         total.add_(end_bar).add_(start_bar)
         y_bar = total
