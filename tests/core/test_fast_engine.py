@@ -63,16 +63,19 @@ def _solve(
     activation: str,
     final_tanh: bool,
     time_input: bool = False,
+    *,
+    n_times: int = 10,
+    tolerance: float | None = None,
 ):
     field = _field(dtype, activation, final_tanh, time_input)
     y0 = torch.randn(8, 2, dtype=dtype, generator=torch.Generator().manual_seed(1))
     y0.requires_grad_()
-    t = torch.linspace(0, 3, 10, dtype=dtype)
+    t = torch.linspace(0, 3, n_times, dtype=dtype)
     fixed = method in ("euler", "midpoint", "rk4")
     spec = SolverSpec(
         method=method,
-        rtol=1e-5,
-        atol=1e-7 if dtype == torch.float64 else 1e-6,
+        rtol=tolerance or 1e-5,
+        atol=tolerance or (1e-7 if dtype == torch.float64 else 1e-6),
         step_size=0.07 if fixed else None,
         engine=engine,
     )
@@ -186,6 +189,25 @@ def test_a_cde_whose_path_needs_a_gradient_runs_on_torchdiffeq():
     )[-1].sum().backward()
     assert stats.engine == "torchdiffeq"
     assert xs.grad is not None and bool(xs.grad.abs().sum() > 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize(("method", "time_input"), [("dopri5", False), ("bosh3", True)])
+def test_outputs_inside_the_first_step_move_with_its_size(method, time_input, dtype):
+    # Loose tolerances and dense outputs: the first step spans several output times, whose
+    # places in it move with the first step size (the gradient through torchdiffeq's h).
+    case = (method, dtype, "tanh", False, time_input)
+    loss_a, grads_a, stats_a = _solve("torchdiffeq", *case, n_times=200, tolerance=1e-2)
+    loss_b, grads_b, stats_b = _solve("fast", *case, n_times=200, tolerance=1e-2)
+    assert float(stats_b.step_sizes()[0]) > 3 * (3 / 199)  # (three outputs in the first step)
+    tol = TOLERANCE[dtype]
+    assert _relative(loss_a, loss_b) <= tol
+    for a, b in zip(grads_a, grads_b, strict=True):
+        assert _relative(a, b) <= tol
+    assert (stats_b.nfe_forward, stats_b.nfe_backward) == (
+        stats_a.nfe_forward,
+        stats_a.nfe_backward,
+    )
 
 
 def test_adaptive_solves_reject_steps_in_these_cases():

@@ -76,18 +76,14 @@ class _Step:
     ks: list[Tensor]
     records: list[Record]
     outputs: list[tuple[int, float]] = field(default_factory=list)  # (output index, x)
-    # Adaptive methods: the stacked stages, the step in the state's dtype, and the dense
-    # output's mid-point and vectors once an output time falls in the step.
+    # Adaptive methods: the stacked stages and the step in the state's dtype; once an output
+    # time falls in the step, its dense output as one linear map of the columns
+    # ``[y0, y1, k_0 … k_last]`` (flattened: (batch·C, 2 + stages)), by the outputs'
+    # coefficients (outputs, 2 + stages).
     k: Tensor | None = None
     dt_y: float = math.nan  # dt rounded to the state's dtype, as torchdiffeq steps with it
-    mid: Tensor | None = None
-    vectors: Tensor | None = None  # (5, *y0.shape): y0, y1, mid-point, f0, f1
-    weights: Tensor | None = None  # (outputs, 5): the outputs' weights of those vectors
-
-
-def _accumulate(into: list[Tensor | None], index: int, g: Tensor, scale: float) -> None:
-    current = into[index]
-    into[index] = g * scale if current is None else current.add_(g, alpha=scale)
+    columns: Tensor | None = None
+    coefficients: Tensor | None = None
 
 
 class _Solve:
@@ -236,14 +232,14 @@ class FixedSolve(_Solve):
 @cache
 def _tableau_tensors(
     tableau: Tableau, dtype: torch.dtype, device: torch.device
-) -> tuple[list[Tensor], Tensor, Tensor]:
-    """An adaptive tableau's stage rows, error weights and mid-point weights in the state's
-    dtype, cast from float64 as torchdiffeq casts them (once per dtype and device)."""
+) -> tuple[list[Tensor], Tensor]:
+    """An adaptive tableau's stage rows and error weights in the state's dtype, cast from
+    float64 as torchdiffeq casts them (once per dtype and device)."""
 
     def cast(values: tuple[float, ...]) -> Tensor:
         return torch.tensor(values, dtype=torch.float64, device=device).to(dtype)
 
-    return [cast(row) for row in tableau.a], cast(tableau.error), cast(tableau.mid)
+    return [cast(row) for row in tableau.a], cast(tableau.error)
 
 
 def _stage_times(tableau: Tableau, t0: float, dt: float, dtype: torch.dtype) -> list[float]:
@@ -414,7 +410,7 @@ class AdaptiveSolve(_Solve):
         sums over a stacked ``k``, its step in the state's dtype): float32 solves then take
         the very steps that torchdiffeq takes."""
         dt_y = _rounded(dt, y.dtype)
-        rows, error_weights, _ = _tableau_tensors(self.tableau, y.dtype, y.device)
+        rows, error_weights = _tableau_tensors(self.tableau, y.dtype, y.device)
         times = _stage_times(self.tableau, t0, dt, y.dtype) if self.mlp.time_input else []
         k, stage, ratio, records = scripted.compiled().adaptive_step(
             y.detach(),
@@ -435,30 +431,50 @@ class AdaptiveSolve(_Solve):
         return step, ratio.item()
 
     def _interpolate(self, step: _Step, result: Tensor) -> None:
-        """Write the dense output of ``step`` at its output times into ``result``."""
+        """Write the dense output of ``step`` at its output times into ``result``: one product
+        of the outputs' coefficients and the step's columns ``[y0, y1, k_0 … k_last]``, which
+        the backward pass uses again (the same map as torchdiffeq's polynomial through the
+        step's mid-point, rounded differently)."""
         if not step.outputs:
             return
         assert step.k is not None
-        _, _, mid_weights = _tableau_tensors(self.tableau, step.y0.dtype, step.y0.device)
-        mid = step.y0 + torch.sum(step.k * (mid_weights * step.dt_y), dim=-1)
-        step.mid = mid
-        vectors = torch.stack([step.y0, step.y1, mid, step.ks[0], step.ks[-1]])
-        step.vectors = vectors
-        weights = self._weights(step, _dense_weights)
-        step.weights = weights
+        y0, k = step.y0, step.k
+        columns = torch.cat([y0.reshape(-1, 1), step.y1.reshape(-1, 1), k.view(-1, k.shape[-1])], 1)
+        rows = [self._coefficients(step, x) for _, x in step.outputs]
+        coefficients = torch.tensor(rows, dtype=y0.dtype, device=y0.device)
+        step.columns, step.coefficients = columns, coefficients
         first, count = step.outputs[0][0], len(step.outputs)
-        flat = (weights @ vectors.view(5, -1)).view(count, *step.y0.shape)
-        result[first : first + count] = flat
+        result[first : first + count] = (coefficients @ columns.t()).view(count, *y0.shape)
 
-    def _weights(self, step: _Step, of: Callable[[float], tuple[float, ...]]) -> Tensor:
-        """(outputs, 5) weights of the step's dense-output vectors, dt folded into those of
-        the slopes."""
-        dt = step.dt
-        rows = []
-        for _, x in step.outputs:
-            wy0, wy1, wmid, wf0, wf1 = of(x)
-            rows.append((wy0, wy1, wmid, wf0 * dt, wf1 * dt))
-        return torch.tensor(rows, dtype=step.y0.dtype, device=step.y0.device)
+    def _coefficients(self, step: _Step, x: float) -> list[float]:
+        """The dense output at ``x`` of ``step`` as weights of ``[y0, y1, k_0 … k_last]``:
+        ``w_y0 y0 + w_y1 y1 + w_mid mid + dt (w_f0 k_0 + w_f1 k_last)``, the mid-point being
+        ``y0 + dt Σ m_j k_j``."""
+        wy0, wy1, wmid, wf0, wf1 = _dense_weights(x)
+        of_stages = [wmid * m * step.dt_y for m in self.tableau.mid]
+        of_stages[0] += wf0 * step.dt
+        of_stages[-1] += wf1 * step.dt
+        return [wy0 + wmid, wy1, *of_stages]
+
+    def _output_times_adjoint(self, step: _Step, inner: list[list[float]], first: bool) -> float:
+        """``dL/dh`` through the places ``x = (t − t0) / (t1 − t0)`` of the output times in
+        ``step`` and, in the first step (``t1 = t0 + h``), through ``h`` as the factor of its
+        slopes and of its mid-point's sum. ``inner[o][v]``: output ``o``'s adjoint dotted
+        with column ``v`` of ``[y0, y1, k_0 … k_last]``. (Python floats: a few per output.)"""
+        dt, dt_y, mid = step.dt, step.dt_y, self.tableau.mid
+        total = 0.0
+        for (_, x), q in zip(step.outputs, inner, strict=True):
+            of_y0, of_y1, of_f0, of_f1 = q[0], q[1], q[2], q[-1]
+            of_mid = of_y0 + dt_y * sum(m * of_k for m, of_k in zip(mid, q[2:], strict=True))
+            s0, s1, smid, sf0, sf1 = _dense_slopes(x)
+            x_bar = s0 * of_y0 + s1 * of_y1 + smid * of_mid + dt * (sf0 * of_f0 + sf1 * of_f1)
+            if first:  # dx/dh = -x / h, and h scales the slopes and the mid-point's sum
+                _, _, wmid, wf0, wf1 = _dense_weights(x)
+                total -= x_bar * x / dt
+                total += wf0 * of_f0 + wf1 * of_f1 + wmid * (of_mid - of_y0) / dt
+            else:  # both ends move with h: dx/dh = -1 / dt
+                total -= x_bar / dt
+        return total
 
     def backward(
         self, g_out: Tensor, gradients: Gradients, h_needed: bool
@@ -483,39 +499,21 @@ class AdaptiveSolve(_Solve):
             start_bar: Tensor | None = None
             dt_bar = 0.0
             if step.outputs:
-                assert step.vectors is not None and step.mid is not None
-                assert step.weights is not None
+                assert step.columns is not None and step.coefficients is not None
                 j0, count = step.outputs[0][0], len(step.outputs)
                 g = g_out[j0 : j0 + count].reshape(count, -1)
-                shape = step.y0.shape
-                adjoints = (step.weights.t() @ g).view(5, *shape)
-                y0_part, y1_part, mid_part, f0_part, f1_part = adjoints.unbind(0)
-                end_bar = end_bar + y1_part
-                start_bar = y0_part + mid_part  # y0 directly and through the mid-point
-                for m, w in enumerate(tableau.mid):
-                    if w:
-                        _accumulate(kb, m, mid_part, w * step.dt)
-                _accumulate(kb, 0, f0_part, 1.0)
-                _accumulate(kb, last_stage, f1_part, 1.0)
+                parts = (step.coefficients.t() @ g).view(-1, *step.y0.shape).unbind(0)
+                start_bar = parts[0]
+                end_bar = end_bar + parts[1]
+                kb[:] = parts[2:]
+                if k_next is not None:
+                    kb[last_stage] = parts[-1] + k_next
                 if h_path:
-                    # Moving the step's times moves x = (t - t0) / (t1 - t0).
-                    slopes = self._weights(step, _dense_slopes)
-                    x_bar = ((slopes.t() @ g).view(5, *shape) * step.vectors).sum(dim=(1, 2))
-                    x_bars = x_bar.tolist()
-                    if first:  # t1 = t0 + h: dx/dh = -x / h, per output
-                        xs = torch.tensor(
-                            [-x / step.dt for _, x in step.outputs],
-                            dtype=g.dtype,
-                            device=g.device,
-                        )
-                        moved = ((slopes * xs[:, None]).t() @ g).view(5, *shape)
-                        dt_bar += float((moved * step.vectors).sum())
-                        # and h as the factor of the slopes and of the mid-point's sum
-                        direct = f0_part * step.ks[0] + f1_part * step.ks[-1]
-                        direct.add_(mid_part * (step.mid - step.y0))
-                        dt_bar += float(direct.sum()) / step.dt
-                    else:  # both ends move with h: dx/dh = -1 / dt
-                        h_bar -= sum(x_bars) / step.dt
+                    moved = self._output_times_adjoint(step, (g @ step.columns).tolist(), first)
+                    if first:
+                        dt_bar += moved
+                    else:
+                        h_bar += moved
             # The last stage's input is the result: its adjoint joins that stage's product.
             total, inputs_bar, k_first_bar, time_bars = scripted.compiled().stages_backward(
                 kb, end_bar, step.records, 0, rows, step.dt, True, *mlp_args, None, h_path
