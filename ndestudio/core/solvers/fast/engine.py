@@ -13,12 +13,12 @@ the first step size, which every later time depends on.)
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
+import ndestudio.core.solvers.fast.scripted as scripted
 from ndestudio.core.solvers.fast.cde import (
     FIXED_CDE_METHODS,
     PathControl,
@@ -142,15 +142,47 @@ def _rms(x: Tensor) -> Tensor:
     return x.abs().pow(2).mean().sqrt()
 
 
-class _Counted:
-    """The field called through autograd, counted as the solver layer counts evaluations."""
+class _Evaluation(torch.autograd.Function):
+    """One evaluation of the field outside the solve's steps (those that choose the first
+    step size), in the scripted MLP forward and back: torchdiffeq differentiates through
+    them, and the module's own autograd graph costs about twice as much at small batches."""
 
-    def __init__(self, field: Callable[[Tensor, Tensor], Tensor], probe: Probe) -> None:
-        self.field, self.probe = field, probe
+    @staticmethod
+    def forward(
+        ctx: Any, mlp: FastMLP, probe: Probe, t: Tensor, y: Tensor, *params: Tensor
+    ) -> Tensor:
+        probe.on_forward()
+        out, record = scripted.compiled().mlp_forward(y.detach(), float(t), *mlp.forward_args, True)
+        ctx.mlp, ctx.probe, ctx.record, ctx.t_dtype = mlp, probe, record, t.dtype
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        _refuse_higher_order()
+        mlp: FastMLP = ctx.mlp
+        ctx.probe.count_one(())  # (a backward product: counted, and a stop lands here)
+        gradients = Gradients(mlp, g.shape[0])
+        time_wanted = bool(ctx.needs_input_grad[2])
+        y_bar, t_bar = scripted.compiled().field_vjp(
+            g, ctx.record, None, *_vjp_args(mlp, gradients), time_wanted
+        )
+        t_grad = t_bar.to(ctx.t_dtype) if t_bar is not None else None
+        return (None, None, t_grad, y_bar, *gradients.result())
+
+
+def _vjp_args(mlp: FastMLP, gradients: Gradients) -> tuple:
+    return (mlp.detached, gradients.weights, gradients.bias_rows, mlp.options)
+
+
+class _Evaluate:
+    """The field as ``f(t, y)`` for :func:`initial_step`: counted as the solver layer counts
+    evaluations (forward and backward)."""
+
+    def __init__(self, mlp: FastMLP, probe: Probe) -> None:
+        self.mlp, self.probe = mlp, probe
 
     def __call__(self, t: Tensor, y: Tensor) -> Tensor:
-        self.probe.on_forward()
-        return self.probe.watch(self.field(t, y))
+        return _Evaluation.apply(self.mlp, self.probe, t, y, *self.mlp.parameters)
 
 
 def _refuse_higher_order() -> None:
@@ -242,10 +274,10 @@ def solve_fast(field: nn.Module, y0: Tensor, t: Tensor, spec: SolverSpec, probe:
         max_num_steps=spec.max_num_steps if spec.max_num_steps is not None else 2**31 - 1,
     )
     t0 = t[0].to(torch.float64)
-    counted = _Counted(field, probe)
+    evaluate = _Evaluate(mlp, probe)
     with torch.set_grad_enabled(taped):
-        f0 = counted(t0, y0)
-        h = initial_step(counted, t0, y0, f0, tableau.order - 1, spec.rtol, spec.atol)
+        f0 = evaluate(t0, y0)
+        h = initial_step(evaluate, t0, y0, f0, tableau.order - 1, spec.rtol, spec.atol)
     adaptive.first_step = float(h.detach())
     if taped:
         return _AdaptiveFunction.apply(adaptive, y0, f0, h, *params)

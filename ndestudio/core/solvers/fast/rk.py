@@ -230,16 +230,15 @@ class FixedSolve(_Solve):
 
 
 @cache
-def _tableau_tensors(
-    tableau: Tableau, dtype: torch.dtype, device: torch.device
-) -> tuple[list[Tensor], Tensor]:
-    """An adaptive tableau's stage rows and error weights in the state's dtype, cast from
-    float64 as torchdiffeq casts them (once per dtype and device)."""
-
-    def cast(values: tuple[float, ...]) -> Tensor:
-        return torch.tensor(values, dtype=torch.float64, device=device).to(dtype)
-
-    return [cast(row) for row in tableau.a], cast(tableau.error)
+def _stage_table(tableau: Tableau, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """An adaptive tableau's stage rows, padded with zeros, and its error weights below them
+    ((stages, stages)), in the state's dtype, cast from float64 as torchdiffeq casts them
+    (once per dtype and device)."""
+    table = torch.zeros(tableau.stages, tableau.stages, dtype=torch.float64)
+    for i, row in enumerate(tableau.a):
+        table[i, : len(row)] = torch.tensor(row, dtype=torch.float64)
+    table[-1] = torch.tensor(tableau.error, dtype=torch.float64)
+    return table.to(dtype=dtype, device=device)
 
 
 def _stage_times(tableau: Tableau, t0: float, dt: float, dtype: torch.dtype) -> list[float]:
@@ -347,6 +346,16 @@ class AdaptiveSolve(_Solve):
         self.max_num_steps = max_num_steps
         self.first_accepted = False  # the first step tried was accepted: times follow h
         self.first_step = math.nan
+        self._tables: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+
+    def _table(self, y: Tensor) -> Tensor:
+        """:func:`_stage_table` for ``y``'s dtype and device (kept: a tableau's hash is not
+        free)."""
+        key = (y.dtype, y.device)
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = _stage_table(self.tableau, y.dtype, y.device)
+        return table
 
     def forward(self, y0: Tensor, f0: Tensor, h: float, keep: bool) -> Tensor:
         """``y`` at every output time, (T, *y0.shape)."""
@@ -410,21 +419,19 @@ class AdaptiveSolve(_Solve):
         sums over a stacked ``k``, its step in the state's dtype): float32 solves then take
         the very steps that torchdiffeq takes."""
         dt_y = _rounded(dt, y.dtype)
-        rows, error_weights = _tableau_tensors(self.tableau, y.dtype, y.device)
         times = _stage_times(self.tableau, t0, dt, y.dtype) if self.mlp.time_input else []
         k, stage, ratio, records = scripted.compiled().adaptive_step(
             y.detach(),
             f.detach(),
             dt_y,
-            rows,
-            error_weights,
+            self._table(y),
             self.rtol,
             self.atol,
             *self.mlp.forward_args,
             keep,
             times,
         )
-        self._count_forward(len(rows))
+        self._count_forward(self.tableau.stages - 1)
         step = _Step(t0, dt, t0 + dt, y, stage, [k[..., 0], k[..., -1]], records)
         step.k = k
         step.dt_y = dt_y

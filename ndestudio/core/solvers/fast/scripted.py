@@ -86,8 +86,7 @@ def adaptive_step(
     y: Tensor,
     f: Tensor,
     dt: float,
-    rows: list[Tensor],
-    error_weights: Tensor,
+    table: Tensor,
     rtol: float,
     atol: float,
     weights_t: list[Tensor],
@@ -99,20 +98,23 @@ def adaptive_step(
     """One first-same-as-last Runge–Kutta step of size ``dt`` (rounded to the state's dtype)
     from ``y`` (batch, C) with ``f = f(y)``, in torchdiffeq's arithmetic: its stacked stages
     ``k`` (batch, C, stages), its result, its error ratio and, with ``keep``, the records of
-    its evaluations. ``stage_times``: the times of stages 1, 2, … (read by a field that takes
-    the time; empty for one that does not)."""
-    k = torch.empty(y.shape[0], y.shape[1], len(rows) + 1, dtype=y.dtype, device=y.device)
+    its evaluations. ``table``: the stage rows, padded with zeros, above the error weights
+    (stages, stages). ``stage_times``: the times of stages 1, 2, … (read by a field that
+    takes the time; empty for one that does not)."""
+    stages = table.shape[0]
+    k = torch.empty(y.shape[0], y.shape[1], stages, dtype=y.dtype, device=y.device)
     k[:, :, 0] = f
     records: list[list[Tensor]] = []
     stage = y
-    for i in range(len(rows)):
-        stage = y + torch.sum(k[:, :, : i + 1] * (rows[i] * dt), dim=-1)
+    scaled = table * dt  # (each row as torchdiffeq scales it: in the state's dtype)
+    for i in range(stages - 1):
+        stage = y + torch.sum(k[:, :, : i + 1] * scaled[i, : i + 1], dim=-1)
         t = stage_times[i] if len(stage_times) > 0 else 0.0
         out, record = mlp_forward(stage, t, weights_t, biases, options, keep)
         k[:, :, i + 1] = out
         if keep:
             records.append(record)
-    error = torch.sum(k * (error_weights * dt), dim=-1)
+    error = torch.sum(k * scaled[stages - 1], dim=-1)
     tolerance = atol + rtol * torch.max(y.abs(), stage.abs())
     ratio = (error / tolerance).pow(2).mean().sqrt()
     return k, stage, ratio, records
@@ -388,6 +390,8 @@ def compiled() -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)
 
         class Loops:
+            mlp_forward = staticmethod(_unoptimised(torch.jit.script(mlp_forward)))
+            field_vjp = torch.jit.script(field_vjp)
             adaptive_step = staticmethod(_unoptimised(torch.jit.script(adaptive_step)))
             stages_backward = torch.jit.script(stages_backward)
             fixed_forward = torch.jit.script(fixed_forward)
