@@ -18,13 +18,13 @@ from typing import Any
 import torch
 from torch import nn
 
-import ndestudio.core.solvers.fast.scripted as scripted
 from ndestudio.core.solvers.fast.cde import (
     FIXED_CDE_METHODS,
     PathControl,
     is_cde_field,
     path_needs_gradient,
 )
+from ndestudio.core.solvers.fast.first_step import evaluate, first_step_size, refuse_higher_order
 from ndestudio.core.solvers.fast.mlp import FastMLP, Gradients, mlp_problem
 from ndestudio.core.solvers.fast.rk import AdaptiveSolve, FixedSolve
 from ndestudio.core.solvers.fast.tableaus import TABLEAUS
@@ -38,7 +38,6 @@ __all__ = [
     "FAST_METHODS",
     "engine_problems",
     "fast_applies",
-    "initial_step",
     "planned_engine",
     "solve_fast",
 ]
@@ -116,85 +115,6 @@ def fast_applies(
     return bool((t[1:] > t[:-1]).all())
 
 
-def initial_step(
-    f: Any, t0: Tensor, y0: Tensor, f0: Tensor, order: int, rtol: float, atol: float
-) -> Tensor:
-    """torchdiffeq's first step size (Hairer, Nørsett & Wanner, II.4), with its gradient: the
-    one step size that torchdiffeq differentiates through."""
-    scale = atol + torch.abs(y0) * rtol
-    d0 = _rms(y0 / scale).abs()
-    d1 = _rms(f0 / scale).abs()
-    if d0 < 1e-5 or d1 < 1e-5:
-        h0 = torch.tensor(1e-6, dtype=y0.dtype, device=y0.device)
-    else:
-        h0 = 0.01 * d0 / d1
-    h0 = h0.abs()
-    f1 = f(t0 + h0, y0 + h0 * f0)
-    d2 = torch.abs(_rms((f1 - f0) / scale) / h0)
-    if d1 <= 1e-15 and d2 <= 1e-15:
-        h1 = torch.max(torch.tensor(1e-6, dtype=y0.dtype, device=y0.device), h0 * 1e-3)
-    else:
-        h1 = (0.01 / max(d1, d2)) ** (1.0 / float(order + 1))
-    return torch.min(100 * h0, h1.abs()).to(torch.float64)
-
-
-def _rms(x: Tensor) -> Tensor:
-    return x.abs().pow(2).mean().sqrt()
-
-
-class _Evaluation(torch.autograd.Function):
-    """One evaluation of the field outside the solve's steps (those that choose the first
-    step size), in the scripted MLP forward and back: torchdiffeq differentiates through
-    them, and the module's own autograd graph costs about twice as much at small batches."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, mlp: FastMLP, probe: Probe, t: Tensor, y: Tensor, *params: Tensor
-    ) -> Tensor:
-        probe.on_forward()
-        out, record = scripted.compiled().mlp_forward(y.detach(), float(t), *mlp.forward_args, True)
-        ctx.mlp, ctx.probe, ctx.record, ctx.t_dtype = mlp, probe, record, t.dtype
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
-        _refuse_higher_order()
-        mlp: FastMLP = ctx.mlp
-        ctx.probe.count_one(())  # (a backward product: counted, and a stop lands here)
-        gradients = Gradients(mlp, g.shape[0])
-        time_wanted = bool(ctx.needs_input_grad[2])
-        y_bar, t_bar = scripted.compiled().field_vjp(
-            g, ctx.record, None, *_vjp_args(mlp, gradients), time_wanted
-        )
-        t_grad = t_bar.to(ctx.t_dtype) if t_bar is not None else None
-        return (None, None, t_grad, y_bar, *gradients.result())
-
-
-def _vjp_args(mlp: FastMLP, gradients: Gradients) -> tuple:
-    return (mlp.detached, gradients.weights, gradients.bias_rows, mlp.options)
-
-
-class _Evaluate:
-    """The field as ``f(t, y)`` for :func:`initial_step`: counted as the solver layer counts
-    evaluations (forward and backward)."""
-
-    def __init__(self, mlp: FastMLP, probe: Probe) -> None:
-        self.mlp, self.probe = mlp, probe
-
-    def __call__(self, t: Tensor, y: Tensor) -> Tensor:
-        return _Evaluation.apply(self.mlp, self.probe, t, y, *self.mlp.parameters)
-
-
-def _refuse_higher_order() -> None:
-    """The hand-written backward pass records nothing: a gradient of it would be silently
-    wrong, so asking for one (``create_graph=True``) is an error that says what to do."""
-    if torch.is_grad_enabled():
-        raise RuntimeError(
-            "the fast engine's backward pass cannot itself be differentiated "
-            "(create_graph=True): solve with engine='torchdiffeq' for higher derivatives"
-        )
-
-
 class _AdaptiveFunction(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -205,7 +125,7 @@ class _AdaptiveFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
-        _refuse_higher_order()
+        refuse_higher_order()
         solve: AdaptiveSolve = ctx.solve
         ctx.solve = None  # the kept steps go as soon as they have been used
         gradients = Gradients(solve.mlp, g.shape[1])
@@ -225,7 +145,7 @@ class _FixedFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
-        _refuse_higher_order()
+        refuse_higher_order()
         solve: FixedSolve = ctx.solve
         ctx.solve = None
         gradients = Gradients(solve.mlp, g.shape[1])
@@ -274,10 +194,9 @@ def solve_fast(field: nn.Module, y0: Tensor, t: Tensor, spec: SolverSpec, probe:
         max_num_steps=spec.max_num_steps if spec.max_num_steps is not None else 2**31 - 1,
     )
     t0 = t[0].to(torch.float64)
-    evaluate = _Evaluate(mlp, probe)
     with torch.set_grad_enabled(taped):
-        f0 = evaluate(t0, y0)
-        h = initial_step(evaluate, t0, y0, f0, tableau.order - 1, spec.rtol, spec.atol)
+        f0 = evaluate(mlp, probe, t0, y0)
+        h = first_step_size(mlp, probe, t0, y0, f0, tableau.order - 1, spec.rtol, spec.atol)
     adaptive.first_step = float(h.detach())
     if taped:
         return _AdaptiveFunction.apply(adaptive, y0, f0, h, *params)

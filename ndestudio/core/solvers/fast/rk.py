@@ -12,7 +12,7 @@ torchdiffeq differentiates through one step size: the first, chosen from ``f(y0)
 gradient. Every later step size is chosen under ``no_grad``, but the times after an accepted
 first step all shift with it, which moves the dense output's interpolation points. The
 adaptive backward pass returns that sensitivity (``dL/dh``) so that autograd carries it into
-the initial step selection (:func:`ndestudio.core.solvers.fast.engine.initial_step`).
+the initial step selection (:mod:`ndestudio.core.solvers.fast.first_step`).
 """
 
 from __future__ import annotations
