@@ -489,7 +489,6 @@ class AdaptiveSolve(_Solve):
         """Adjoints of ``y0``, ``f0`` and the first step size (None where nothing depends on
         it); parameter gradients go into ``gradients``."""
         tableau = self.tableau
-        last_stage = tableau.stages - 1
         y_bar = torch.zeros_like(g_out[0])
         k_next: Tensor | None = None  # the adjoint of the next step's first stage
         h_bar = 0.0
@@ -500,40 +499,36 @@ class AdaptiveSolve(_Solve):
             step = self.steps[index]
             self._check_stop()
             first = index == 0
-            kb: list[Tensor | None] = [None] * tableau.stages
-            kb[last_stage] = k_next
-            end_bar = y_bar  # adjoint of the step's result, the last stage's input
-            start_bar: Tensor | None = None
-            dt_bar = 0.0
+            g: Tensor | None = None
             if step.outputs:
-                assert step.columns is not None and step.coefficients is not None
                 j0, count = step.outputs[0][0], len(step.outputs)
                 g = g_out[j0 : j0 + count].reshape(count, -1)
-                parts = (step.coefficients.t() @ g).view(-1, *step.y0.shape).unbind(0)
-                start_bar = parts[0]
-                end_bar = end_bar + parts[1]
-                kb[:] = parts[2:]
-                if k_next is not None:
-                    kb[last_stage] = parts[-1] + k_next
-                if h_path:
-                    moved = self._output_times_adjoint(step, (g @ step.columns).tolist(), first)
-                    if first:
-                        dt_bar += moved
-                    else:
-                        h_bar += moved
-            # The last stage's input is the result: its adjoint joins that stage's product.
-            total, inputs_bar, k_first_bar, time_bars = scripted.compiled().stages_backward(
-                kb, end_bar, step.records, 0, rows, step.dt, True, *mlp_args, None, h_path
+            total, k_first_bar, time_bars, inner, stretch = (
+                scripted.compiled().adaptive_step_backward(
+                    g,
+                    step.coefficients,
+                    step.columns,
+                    k_next,
+                    y_bar,  # (the adjoint of the step's result, the last stage's input)
+                    step.records,
+                    rows,
+                    step.dt,
+                    *mlp_args,
+                    h_path,
+                    h_path,
+                    step.y0 if h_path and first else None,
+                )
             )
+            dt_bar = 0.0
+            if inner is not None:
+                moved = self._output_times_adjoint(step, inner.tolist(), first)
+                if first:
+                    dt_bar += moved
+                else:
+                    h_bar += moved
             self.stats.nfe_backward += len(rows)
-            if start_bar is not None:
-                total.add_(start_bar)
-            if h_path and first:
-                for i, y_bar_i in enumerate(inputs_bar, start=1):
-                    stage_input = step.records[i - 1][0]
-                    if self.mlp.time_input:  # (its record's input starts with the time)
-                        stage_input = stage_input[:, 1:]
-                    dt_bar += float((y_bar_i * (stage_input - step.y0)).sum()) / step.dt
+            if stretch is not None:  # the first step's stage inputs: y0 + h Σ a_ij k_j
+                dt_bar += float(stretch) / step.dt
             if h_path and time_bars:
                 # A field of the time: stage i of the first step is at t0 + c_i h, every
                 # later step's stages move with h as a whole.

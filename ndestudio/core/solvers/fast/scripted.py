@@ -296,6 +296,61 @@ def stages_backward(
     return total, inputs_bar, kb[0], time_bars
 
 
+def adaptive_step_backward(
+    g_outputs: Tensor | None,
+    coefficients: Tensor | None,
+    columns: Tensor | None,
+    k_next: Tensor | None,
+    end_bar: Tensor,
+    records: list[list[Tensor]],
+    a: list[list[float]],
+    dt: float,
+    weights: list[Tensor],
+    grad_w: list[Tensor],
+    grad_b: list[Tensor],
+    options: tuple[int, bool, bool, float, float, bool],
+    time_wanted: bool,
+    inner_wanted: bool,
+    y0: Tensor | None,
+) -> tuple[Tensor, Tensor | None, list[Tensor], Tensor | None, Tensor | None]:
+    """Back through one step of a first-same-as-last method (:func:`adaptive_step`) from the
+    adjoint ``end_bar`` of its result, ``k_next`` of the next step's first stage (its last
+    one) and ``g_outputs`` (outputs, batch·C) of its dense outputs, which are ``coefficients``
+    (outputs, 2 + stages) times the columns ``[y0, y1, k_0 … k_last]`` (batch·C, 2 + stages).
+    Returns the adjoint of the step's start, as :func:`stages_backward` stage 0's and the
+    times', with ``inner_wanted`` the outputs' adjoints dotted with the
+    columns (outputs, 2 + stages), and given the step's start ``y0``, the sum over its
+    stages of each input's adjoint dotted with ``input - y0`` (how the loss moves as the
+    stage inputs stretch with the step size; else None)."""
+    stages = len(a) + 1
+    kb: list[Tensor | None] = [None for _ in range(stages)]
+    kb[stages - 1] = k_next
+    start_bar: Tensor | None = None
+    inner: Tensor | None = None
+    if g_outputs is not None and coefficients is not None and columns is not None:
+        parts = (coefficients.t() @ g_outputs).view(stages + 2, end_bar.shape[0], -1)
+        start_bar = parts[0]
+        end_bar = end_bar + parts[1]
+        for j in range(stages):
+            kb[j] = parts[j + 2]
+        if k_next is not None:
+            kb[stages - 1] = parts[stages + 1] + k_next
+        if inner_wanted:
+            inner = g_outputs @ columns
+    total, inputs_bar, k_first_bar, time_bars = stages_backward(
+        kb, end_bar, records, 0, a, dt, True, weights, grad_w, grad_b, options, None, time_wanted
+    )
+    if start_bar is not None:
+        total.add_(start_bar)
+    stretch: Tensor | None = None
+    if y0 is not None:
+        stage_inputs = [records[i][0] for i in range(len(a))]
+        if options[5]:  # (a time input: the record's input starts with the time)
+            stage_inputs = [x[:, 1:] for x in stage_inputs]
+        stretch = (torch.stack(inputs_bar) * (torch.stack(stage_inputs) - y0)).sum()
+    return total, k_first_bar, time_bars, inner, stretch
+
+
 def fixed_backward(
     g_out: Tensor,
     y_bar: Tensor,
@@ -394,6 +449,7 @@ def compiled() -> Any:
             field_vjp = torch.jit.script(field_vjp)
             adaptive_step = staticmethod(_unoptimised(torch.jit.script(adaptive_step)))
             stages_backward = torch.jit.script(stages_backward)
+            adaptive_step_backward = torch.jit.script(adaptive_step_backward)
             fixed_forward = torch.jit.script(fixed_forward)
             fixed_backward = torch.jit.script(fixed_backward)
 
