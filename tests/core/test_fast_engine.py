@@ -210,6 +210,18 @@ def test_outputs_inside_the_first_step_move_with_its_size(method, time_input, dt
     )
 
 
+@pytest.mark.parametrize("method", ["rk4", "dopri5"])
+def test_a_solve_whose_times_need_a_gradient_runs_on_torchdiffeq(method):
+    field = _field(torch.float64, "tanh", False, time_input=True)
+    y0 = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    t = torch.linspace(0, 1, 5, dtype=torch.float64).requires_grad_()
+    stats = SolveStats()
+    spec = SolverSpec(method=method, step_size=0.1, engine="auto")
+    solve_ode(field, y0, t, spec, probe=Probe(stats)).pow(2).sum().backward()
+    assert stats.engine == "torchdiffeq"
+    assert t.grad is not None and bool(t.grad.abs().sum() > 0)
+
+
 def test_adaptive_solves_reject_steps_in_these_cases():
     _, _, stats = _solve("fast", "dopri5", torch.float64, "relu", False)
     assert stats.rejected_steps > 0  # the case the step bookkeeping is for happened

@@ -101,6 +101,8 @@ def fast_applies(
         return False  # (gradients with respect to a CDE's path are torchdiffeq's)
     if t.dim() != 1 or t.numel() < 2 or y0.dim() != 2 or not y0.is_floating_point():
         return False
+    if t.requires_grad:
+        return False  # (gradients with respect to the times are torchdiffeq's)
     if is_cde_field(field):
         # (jump_t: the knots, which a fixed-step solve evaluates on each side of)
         func = field.func

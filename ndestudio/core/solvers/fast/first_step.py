@@ -85,10 +85,6 @@ def first_step_size(
     return _FirstStep.apply(mlp, probe, (order, rtol, atol), t0, y0, f0, *mlp.parameters)
 
 
-def _rms(x: Tensor) -> Tensor:
-    return x.abs().pow(2).mean().sqrt()
-
-
 def _sign(x: float) -> float:
     return 1.0 if x > 0 else -1.0 if x < 0 else 0.0
 
@@ -116,38 +112,14 @@ class _FirstStep(torch.autograd.Function):
         *params: Tensor,
     ) -> Tensor:
         order, rtol, atol = constants
-        scale = atol + torch.abs(y0) * rtol
-        u0, u1 = y0 / scale, f0 / scale
-        r0, r1 = _rms(u0), _rms(u1)
-        d0, d1 = r0.abs(), r1.abs()
-        small = bool(d0 < 1e-5 or d1 < 1e-5)
-        floor = torch.tensor(1e-6, dtype=y0.dtype, device=y0.device)
-        h0_raw = floor if small else 0.01 * d0 / d1
-        h0 = h0_raw.abs()
-        probe.on_forward()
-        f1, record = scripted.compiled().mlp_forward(
-            y0 + h0 * f0, float(t0 + h0), *mlp.forward_args, True
+        probe.on_forward()  # (the evaluation of f1)
+        h, values, tensors, record, small, tiny, m_is_d2 = scripted.compiled().first_step(
+            y0.detach(), f0.detach(), t0, order, rtol, atol, *mlp.forward_args
         )
-        diff = (f1 - f0) / scale
-        r2 = _rms(diff)
-        q = r2 / h0
-        d2 = torch.abs(q)
-        tiny = bool(d1 <= 1e-15 and d2 <= 1e-15)
-        if tiny:
-            h1_raw = torch.max(floor, h0 * 1e-3)
-            m_is_d2 = False
-        else:
-            m_is_d2 = bool(d2 > d1)  # (Python's max(d1, d2), as torchdiffeq takes it)
-            h1_raw = (0.01 / (d2 if m_is_d2 else d1)) ** (1.0 / float(order + 1))
-        h1 = h1_raw.abs()
-        hundred_h0 = 100 * h0
-        h = torch.min(hundred_h0, h1).to(torch.float64)
         if tiny:  # (then d1 < 1e-5 too, h0 = 1e-6: h is a constant, as on torchdiffeq)
             ctx.mark_non_differentiable(h)
-        # What the backward pass needs: tensors, and the scalars as floats (one transfer).
-        values = torch.stack([r0, r1, r2, h0_raw, q, h1_raw, hundred_h0, h1, d1, d2])
-        ctx.values = values.double().tolist()
-        ctx.tensors = (scale, u0, u1, diff, f0.detach())
+        ctx.values = values.double().tolist()  # (the scalars as floats: one transfer)
+        ctx.tensors = (*tensors, f0.detach())
         ctx.mlp, ctx.probe, ctx.record, ctx.order = mlp, probe, record, order
         ctx.small, ctx.m_is_d2, ctx.rtol = small, m_is_d2, rtol
         ctx.y0_sign = torch.sign(y0) if ctx.needs_input_grad[4] else None

@@ -120,6 +120,60 @@ def adaptive_step(
     return k, stage, ratio, records
 
 
+def _rms(x: Tensor) -> Tensor:
+    return x.abs().pow(2).mean().sqrt()
+
+
+def first_step(
+    y0: Tensor,
+    f0: Tensor,
+    t0: Tensor,
+    order: int,
+    rtol: float,
+    atol: float,
+    weights_t: list[Tensor],
+    biases: list[Tensor],
+    options: tuple[int, bool, bool, float, float, bool],
+) -> tuple[Tensor, Tensor, list[Tensor], list[Tensor], bool, bool, bool]:
+    """torchdiffeq's first step size (its ``_select_initial_step`` with the RMS norm, in its
+    operations: ``0.01 / m`` is eager PyTorch's ``m.reciprocal() * 0.01``) from ``f0 =
+    f(t0, y0)``, evaluating ``f1 = f(t0 + h0, y0 + h0 f0)``. Returns the step size (float64)
+    and for its gradient the scalars ``[r0, r1, r2, h0 (before abs), q = r2 / h0, h1 (before
+    abs), 100 h0, h1, d1, d2]``, the tensors ``[scale, u0, u1, diff]``, the record of ``f1``,
+    and whether ``h0`` is the constant 1e-6 (``small``), ``h1`` the constant branch
+    (``tiny``) and ``d2`` the larger of ``d1, d2``."""
+    scale = atol + torch.abs(y0) * rtol
+    u0 = y0 / scale
+    u1 = f0 / scale
+    r0 = _rms(u0)
+    r1 = _rms(u1)
+    d0 = r0.abs()
+    d1 = r1.abs()
+    small = bool(d0 < 1e-5) or bool(d1 < 1e-5)
+    # (torch.full: TorchScript's torch.tensor of a float goes through float32)
+    floor = torch.full([], 1e-6, dtype=y0.dtype, device=y0.device)
+    h0_raw = floor if small else 0.01 * d0 / d1
+    h0 = h0_raw.abs()
+    f1, record = mlp_forward(y0 + h0 * f0, float(t0 + h0), weights_t, biases, options, True)
+    diff = (f1 - f0) / scale
+    r2 = _rms(diff)
+    q = r2 / h0
+    d2 = torch.abs(q)
+    tiny = bool(d1 <= 1e-15) and bool(d2 <= 1e-15)
+    m_is_d2 = False
+    if tiny:
+        h1_raw = torch.max(floor, h0 * 1e-3)
+    else:
+        m_is_d2 = bool(d2 > d1)  # (Python's max(d1, d2), as torchdiffeq takes it)
+        m = d2 if m_is_d2 else d1
+        h1_raw = (torch.reciprocal(m) * 0.01) ** (1.0 / float(order + 1))
+    h1 = h1_raw.abs()
+    hundred_h0 = 100 * h0
+    h = torch.min(hundred_h0, h1).to(torch.float64)
+    values = torch.stack([r0, r1, r2, h0_raw, q, h1_raw, hundred_h0, h1, d1, d2])
+    return h, values, [scale, u0, u1, diff], record, small, tiny, m_is_d2
+
+
 def _combine(y: Tensor, ks: list[Tensor], weights: list[float], dt: float) -> Tensor:
     """``y + dt Σ w_j k_j`` over the non-zero weights."""
     out = y
@@ -446,6 +500,7 @@ def compiled() -> Any:
 
         class Loops:
             mlp_forward = staticmethod(_unoptimised(torch.jit.script(mlp_forward)))
+            first_step = staticmethod(_unoptimised(torch.jit.script(first_step)))
             field_vjp = torch.jit.script(field_vjp)
             adaptive_step = staticmethod(_unoptimised(torch.jit.script(adaptive_step)))
             stages_backward = torch.jit.script(stages_backward)
