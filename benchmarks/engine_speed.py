@@ -16,8 +16,8 @@ all of them; medians are printed.
 - ``cde``: the ``Trainer`` on the CDE spirals demo (hidden 8, MLP width 32 softplus, final
   tanh, Hermite paths through 32 noisy observations with 30 % missing) solved with rk4 steps of
   0.25 on each engine, ``trainer-torchdiffeq`` against ``trainer-fast``;
-- ``diffrax``: JAX's diffrax with ``jax.jit`` (not a dependency: ``pip install jax equinox
-  optax diffrax``); the benchmark says when it is skipped.
+- ``diffrax``: JAX's diffrax with ``jax.jit`` (not a dependency: the ``benchmark`` extra,
+  ``pip install -e '.[benchmark]'``); the benchmark says when it is skipped.
 
 Before timing, the first step of a fast-engine run is timed (in a new process it compiles the
 scripted backward loops: the stall before training starts), and the fast engine's loss and
@@ -434,7 +434,10 @@ def main() -> None:
             )
             print(f"    evaluations forward/backward in the last step: {counts}")
             if jax_run is None:
-                print("    (diffrax skipped: jax, equinox, optax and diffrax are not installed)")
+                print(
+                    "    (diffrax skipped: jax, equinox, optax and diffrax are not installed: "
+                    "pip install -e '.[benchmark]')"
+                )
             summary.append(
                 f"{solver} batch {batch} trainer-fast vs trainer-torchdiffeq: "
                 f"{ms['trainer-torchdiffeq'] / ms['trainer-fast']:.2f}x"
