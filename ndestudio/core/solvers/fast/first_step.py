@@ -40,8 +40,7 @@ def _vjp(
     as a backward product (where a stop lands)."""
     probe.count_one(())
     gradients = Gradients(mlp, g.shape[0])
-    args = (mlp.detached, gradients.weights, gradients.bias_rows, mlp.options)
-    y_bar, t_bar = scripted.compiled().field_vjp(g, record, None, *args, time_wanted)
+    y_bar, t_bar = scripted.compiled().field_vjp(g, record, None, *gradients.vjp_args, time_wanted)
     return y_bar, t_bar, gradients.result()
 
 

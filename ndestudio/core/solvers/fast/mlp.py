@@ -176,6 +176,12 @@ class Gradients:
         self.weights = [torch.zeros_like(w) for w in mlp.weights]
         self.bias_rows = [b.new_zeros(rows, b.shape[0]) for b in mlp.biases]
 
+    @property
+    def vjp_args(self) -> tuple:
+        """The arguments of the scripted vector-Jacobian products after the record (and the
+        control): the weights, these gradients, the MLP's options."""
+        return (self.mlp.detached, self.weights, self.bias_rows, self.mlp.options)
+
     def result(self) -> list[Tensor]:
         """The gradients in the order of :attr:`FastMLP.parameters`."""
         out: list[Tensor] = []

@@ -73,7 +73,7 @@ class _Step:
     t1: float
     y0: Tensor
     y1: Tensor
-    ks: list[Tensor]
+    f1: Tensor | None  # the field at y1 (adaptive methods: their last stage)
     records: list[Record]
     outputs: list[tuple[int, float]] = field(default_factory=list)  # (output index, x)
     # Adaptive methods: the stacked stages and the step in the state's dtype; once an output
@@ -104,10 +104,6 @@ class _Solve:
     def _count_forward(self, evaluations: int) -> None:
         if not self.stats.in_backward:
             self.stats.nfe_forward += evaluations
-
-    def _scripted(self, gradients: Gradients) -> tuple:
-        """The MLP arguments of the scripted backward loops."""
-        return (self.mlp.detached, gradients.weights, gradients.bias_rows, self.mlp.options)
 
 
 class FixedSolve(_Solve):
@@ -168,7 +164,7 @@ class FixedSolve(_Solve):
                     if keep:
                         first = (n - done) * tableau.stages
                         kept = records[first : first + tableau.stages]
-                        step = _Step(t0, dts[n], t1, y, y1, [], kept)
+                        step = _Step(t0, dts[n], t1, y, y1, None, kept)
                         self.steps.append(step)
                     while j < len(times) and t1 >= times[j]:
                         t = times[j]
@@ -202,7 +198,7 @@ class FixedSolve(_Solve):
         dts = [step.dt for step in self.steps]
         a = [list(row) for row in tableau.a]
         b = list(tableau.b)
-        mlp_args = self._scripted(gradients)
+        mlp_args = gradients.vjp_args
         y_bar = torch.zeros_like(g_out[0])
         hi = len(self.steps)
         chunks = _Chunks()
@@ -346,16 +342,7 @@ class AdaptiveSolve(_Solve):
         self.max_num_steps = max_num_steps
         self.first_accepted = False  # the first step tried was accepted: times follow h
         self.first_step = math.nan
-        self._tables: dict[tuple[torch.dtype, torch.device], Tensor] = {}
-
-    def _table(self, y: Tensor) -> Tensor:
-        """:func:`_stage_table` for ``y``'s dtype and device (kept: a tableau's hash is not
-        free)."""
-        key = (y.dtype, y.device)
-        table = self._tables.get(key)
-        if table is None:
-            table = self._tables[key] = _stage_table(self.tableau, y.dtype, y.device)
-        return table
+        self._table: Tensor | None = None  # (_stage_table, looked up once per solve)
 
     def forward(self, y0: Tensor, f0: Tensor, h: float, keep: bool) -> Tensor:
         """``y`` at every output time, (T, *y0.shape)."""
@@ -396,7 +383,8 @@ class AdaptiveSolve(_Solve):
                             self.steps.append(step)
                         sizes.append(dt)
                         starts.append(t_now)
-                        y, f, t_now = step.y1, step.ks[-1], step.t1
+                        assert step.f1 is not None
+                        y, f, t_now = step.y1, step.f1, step.t1
                     elif not stats.in_backward:
                         stats.rejected_steps += 1
                     attempts += 1
@@ -419,12 +407,14 @@ class AdaptiveSolve(_Solve):
         sums over a stacked ``k``, its step in the state's dtype): float32 solves then take
         the very steps that torchdiffeq takes."""
         dt_y = _rounded(dt, y.dtype)
+        if self._table is None:
+            self._table = _stage_table(self.tableau, y.dtype, y.device)
         times = _stage_times(self.tableau, t0, dt, y.dtype) if self.mlp.time_input else []
         k, stage, ratio, records = scripted.compiled().adaptive_step(
             y.detach(),
             f.detach(),
             dt_y,
-            self._table(y),
+            self._table,
             self.rtol,
             self.atol,
             *self.mlp.forward_args,
@@ -432,7 +422,7 @@ class AdaptiveSolve(_Solve):
             times,
         )
         self._count_forward(self.tableau.stages - 1)
-        step = _Step(t0, dt, t0 + dt, y, stage, [k[..., 0], k[..., -1]], records)
+        step = _Step(t0, dt, t0 + dt, y, stage, k[..., -1], records)
         step.k = k
         step.dt_y = dt_y
         return step, ratio.item()
@@ -494,7 +484,7 @@ class AdaptiveSolve(_Solve):
         h_bar = 0.0
         h_path = h_needed and self.first_accepted
         rows = [list(row) for row in tableau.a]
-        mlp_args = self._scripted(gradients)
+        mlp_args = gradients.vjp_args
         for index in range(len(self.steps) - 1, -1, -1):
             step = self.steps[index]
             self._check_stop()
@@ -514,7 +504,6 @@ class AdaptiveSolve(_Solve):
                     rows,
                     step.dt,
                     *mlp_args,
-                    h_path,
                     h_path,
                     step.y0 if h_path and first else None,
                 )

@@ -363,19 +363,19 @@ def adaptive_step_backward(
     grad_w: list[Tensor],
     grad_b: list[Tensor],
     options: tuple[int, bool, bool, float, float, bool],
-    time_wanted: bool,
-    inner_wanted: bool,
+    h_wanted: bool,
     y0: Tensor | None,
 ) -> tuple[Tensor, Tensor | None, list[Tensor], Tensor | None, Tensor | None]:
     """Back through one step of a first-same-as-last method (:func:`adaptive_step`) from the
     adjoint ``end_bar`` of its result, ``k_next`` of the next step's first stage (its last
     one) and ``g_outputs`` (outputs, batch·C) of its dense outputs, which are ``coefficients``
     (outputs, 2 + stages) times the columns ``[y0, y1, k_0 … k_last]`` (batch·C, 2 + stages).
-    Returns the adjoint of the step's start, as :func:`stages_backward` stage 0's and the
-    times', with ``inner_wanted`` the outputs' adjoints dotted with the
-    columns (outputs, 2 + stages), and given the step's start ``y0``, the sum over its
-    stages of each input's adjoint dotted with ``input - y0`` (how the loss moves as the
-    stage inputs stretch with the step size; else None)."""
+    Returns the adjoint of the step's start and, as :func:`stages_backward`, stage 0's; with
+    ``h_wanted`` (the first step size's gradient) the stages' time adjoints and the outputs'
+    adjoints dotted with the columns (outputs, 2 + stages; else empty and None); and given the
+    step's start ``y0``, the sum over its stages of each input's adjoint dotted with
+    ``input - y0`` (how the loss moves as the stage inputs stretch with the step size; else
+    None)."""
     stages = len(a) + 1
     kb: list[Tensor | None] = [None for _ in range(stages)]
     kb[stages - 1] = k_next
@@ -389,10 +389,10 @@ def adaptive_step_backward(
             kb[j] = parts[j + 2]
         if k_next is not None:
             kb[stages - 1] = parts[stages + 1] + k_next
-        if inner_wanted:
+        if h_wanted:
             inner = g_outputs @ columns
     total, inputs_bar, k_first_bar, time_bars = stages_backward(
-        kb, end_bar, records, 0, a, dt, True, weights, grad_w, grad_b, options, None, time_wanted
+        kb, end_bar, records, 0, a, dt, True, weights, grad_w, grad_b, options, None, h_wanted
     )
     if start_bar is not None:
         total.add_(start_bar)
@@ -503,7 +503,6 @@ def compiled() -> Any:
             first_step = staticmethod(_unoptimised(torch.jit.script(first_step)))
             field_vjp = torch.jit.script(field_vjp)
             adaptive_step = staticmethod(_unoptimised(torch.jit.script(adaptive_step)))
-            stages_backward = torch.jit.script(stages_backward)
             adaptive_step_backward = torch.jit.script(adaptive_step_backward)
             fixed_forward = torch.jit.script(fixed_forward)
             fixed_backward = torch.jit.script(fixed_backward)
