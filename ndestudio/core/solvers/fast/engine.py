@@ -166,7 +166,11 @@ def solve_fast(field: nn.Module, y0: Tensor, t: Tensor, spec: SolverSpec, probe:
     cde = is_cde_field(field)
     network = field.func if cde else field
     # Fixed steps do not depend on the field's last bits: there its tanh may be a sigmoid.
-    mlp = FastMLP(network, sigmoid_form=not tableau.adaptive)  # type: ignore[arg-type]
+    mlp = FastMLP(
+        network,  # type: ignore[arg-type]
+        sigmoid_form=not tableau.adaptive,
+        rows=y0.shape[0],
+    )
     params = mlp.parameters
     stats = probe.stats
     if not stats.in_backward:

@@ -113,15 +113,19 @@ def _as_sigmoid_layers(
     return new_w, new_b
 
 
+_SPREAD_ROWS = 4096  # batches up to this size get their biases spread over the rows
+
+
 class FastMLP:
     """The MLP of a :class:`VectorField` (``mlp_problem(field)`` is None).
 
     ``sigmoid_form``: evaluate tanh hidden layers as sigmoid ones with transformed weights
     (:func:`_as_sigmoid_layers`), for solves whose steps do not depend on the last bits
     of the field (fixed-step methods); :attr:`parameters` are then those weights.
+    ``rows``: the batch size of the solve's evaluations (0: unknown).
     """
 
-    def __init__(self, field: VectorField, sigmoid_form: bool = False) -> None:
+    def __init__(self, field: VectorField, sigmoid_form: bool = False, rows: int = 0) -> None:
         layers = list(field.mlp.net)
         self.final_tanh = isinstance(layers[-1], nn.Tanh)
         if self.final_tanh:
@@ -138,6 +142,10 @@ class FastMLP:
         self.detached = [w.detach() for w in self.weights]
         self._weights_t = [w.t() for w in self.detached]
         self._biases = [b.detach() for b in self.biases]
+        if 0 < rows <= _SPREAD_ROWS:
+            # Spread over the batch's rows: addmm then copies its bias from a contiguous
+            # tensor, not a broadcast one (the same numbers, the same sums, ~1 µs less each).
+            self._biases = [b.expand(rows, -1).contiguous() for b in self._biases]
         act = self.activations[0] if self.activations else _SIGMOID
         # The arguments of the scripted loops (ndestudio.core.solvers.fast.scripted): the
         # activation, a final tanh, softplus's constants, the time as the first input.

@@ -103,15 +103,16 @@ def adaptive_step(
     takes the time; empty for one that does not)."""
     stages = table.shape[0]
     k = torch.empty(y.shape[0], y.shape[1], stages, dtype=y.dtype, device=y.device)
-    k[:, :, 0] = f
+    # (narrow and select: one operation each, where k[:, :, :n] is three)
+    k.select(2, 0).copy_(f)
     records: list[list[Tensor]] = []
     stage = y
-    scaled = table * dt  # (each row as torchdiffeq scales it: in the state's dtype)
+    scaled = (table * dt).unbind(0)  # (each row as torchdiffeq scales it: in the state's dtype)
     for i in range(stages - 1):
-        stage = y + torch.sum(k[:, :, : i + 1] * scaled[i, : i + 1], dim=-1)
+        stage = y + torch.sum(k.narrow(2, 0, i + 1) * scaled[i].narrow(0, 0, i + 1), dim=-1)
         t = stage_times[i] if len(stage_times) > 0 else 0.0
         out, record = mlp_forward(stage, t, weights_t, biases, options, keep)
-        k[:, :, i + 1] = out
+        k.select(2, i + 1).copy_(out)
         if keep:
             records.append(record)
     error = torch.sum(k * scaled[stages - 1], dim=-1)
