@@ -24,7 +24,12 @@ from ndestudio.core.solvers.fast.cde import (
     is_cde_field,
     path_needs_gradient,
 )
-from ndestudio.core.solvers.fast.first_step import evaluate, first_step_size, refuse_higher_order
+from ndestudio.core.solvers.fast.first_step import (
+    FirstStep,
+    field_at,
+    field_vjp,
+    refuse_higher_order,
+)
 from ndestudio.core.solvers.fast.mlp import FastMLP, Gradients, mlp_problem
 from ndestudio.core.solvers.fast.rk import AdaptiveSolve, FixedSolve
 from ndestudio.core.solvers.fast.tableaus import TABLEAUS
@@ -118,25 +123,47 @@ def fast_applies(
 
 
 class _AdaptiveFunction(torch.autograd.Function):
+    """An adaptive solve from ``y0``: ``f0 = f(t0, y0)``, the first step size chosen from it
+    and the steps, with one backward pass that chains the three by hand (as autograd would
+    through torchdiffeq, without three nodes' bookkeeping)."""
+
     @staticmethod
-    def forward(
-        ctx: Any, solve: AdaptiveSolve, y0: Tensor, f0: Tensor, h: Tensor, *params: Tensor
-    ) -> Tensor:
-        ctx.solve = solve
+    def forward(ctx: Any, solve: AdaptiveSolve, y0: Tensor, *params: Tensor) -> Tensor:
+        first, f0, f0_record = _start(solve, y0)
+        ctx.solve, ctx.first, ctx.f0_record = solve, first, f0_record
         return solve.forward(y0, f0, solve.first_step, keep=True)
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         refuse_higher_order()
         solve: AdaptiveSolve = ctx.solve
-        ctx.solve = None  # the kept steps go as soon as they have been used
+        first: FirstStep = ctx.first
+        ctx.solve = ctx.first = None  # the kept steps go as soon as they have been used
+        y0_wanted = bool(ctx.needs_input_grad[1])
         gradients = Gradients(solve.mlp, g.shape[1])
-        y0_bar, f0_bar, h_bar = solve.backward(g, gradients, bool(ctx.needs_input_grad[3]))
-        h_grad = None
+        y0_bar, f0_bar, h_bar = solve.backward(g, gradients, first.differentiable)
         h = solve.first_step
         if h_bar is not None and solve.min_step <= h <= solve.max_step:  # (clamp's gradient)
-            h_grad = torch.tensor(h_bar, dtype=torch.float64, device=g.device)
-        return (None, y0_bar, f0_bar, h_grad, *gradients.result())
+            y0_by_h, f0_by_h = first.backward(h_bar, gradients, y0_wanted)
+            if y0_by_h is not None:
+                y0_bar.add_(y0_by_h)
+            if f0_by_h is not None:
+                f0_bar = f0_by_h if f0_bar is None else f0_bar.add_(f0_by_h)
+        if f0_bar is not None:  # f0 = f(t0, y0)
+            y0_by_f0, _ = field_vjp(solve.mlp, solve.probe, ctx.f0_record, f0_bar, gradients, False)
+            y0_bar.add_(y0_by_f0)
+        return (None, y0_bar if y0_wanted else None, *gradients.result())
+
+
+def _start(solve: AdaptiveSolve, y0: Tensor) -> tuple[FirstStep, Tensor, list[Tensor]]:
+    """``f0 = f(t0, y0)`` and the first step size chosen from it (set on ``solve``)."""
+    t0 = torch.tensor(solve.times[0], dtype=torch.float64, device=y0.device)
+    f0, record = field_at(solve.mlp, solve.probe, solve.times[0], y0)
+    first = FirstStep(
+        solve.mlp, solve.probe, t0, y0, f0, solve.tableau.order - 1, solve.rtol, solve.atol
+    )
+    solve.first_step = float(first.h)
+    return first, f0, record
 
 
 class _FixedFunction(torch.autograd.Function):
@@ -199,12 +226,8 @@ def solve_fast(field: nn.Module, y0: Tensor, t: Tensor, spec: SolverSpec, probe:
         min_step=float(spec.min_step or 0.0),
         max_num_steps=spec.max_num_steps if spec.max_num_steps is not None else 2**31 - 1,
     )
-    t0 = t[0].to(torch.float64)
-    with torch.set_grad_enabled(taped):
-        f0 = evaluate(mlp, probe, t0, y0)
-        h = first_step_size(mlp, probe, t0, y0, f0, tableau.order - 1, spec.rtol, spec.atol)
-    adaptive.first_step = float(h.detach())
     if taped:
-        return _AdaptiveFunction.apply(adaptive, y0, f0, h, *params)
+        return _AdaptiveFunction.apply(adaptive, y0, *params)
     with torch.no_grad():
+        _, f0, _ = _start(adaptive, y0)
         return adaptive.forward(y0, f0, adaptive.first_step, keep=False)
