@@ -410,7 +410,7 @@ class AdaptiveSolve(_Solve):
         if self._table is None:
             self._table = _stage_table(self.tableau, y.dtype, y.device)
         times = _stage_times(self.tableau, t0, dt, y.dtype) if self.mlp.time_input else []
-        k, stage, ratio, records = scripted.compiled().adaptive_step(
+        k, stage, f1, ratio, records = scripted.compiled().adaptive_step(
             y.detach(),
             f.detach(),
             dt_y,
@@ -422,10 +422,10 @@ class AdaptiveSolve(_Solve):
             times,
         )
         self._count_forward(self.tableau.stages - 1)
-        step = _Step(t0, dt, t0 + dt, y, stage, k[..., -1], records)
+        step = _Step(t0, dt, t0 + dt, y, stage, f1, records)
         step.k = k
         step.dt_y = dt_y
-        return step, ratio.item()
+        return step, ratio
 
     def _interpolate(self, step: _Step, result: Tensor) -> None:
         """Write the dense output of ``step`` at its output times into ``result``: one product

@@ -94,13 +94,13 @@ def adaptive_step(
     options: tuple[int, bool, bool, float, float, bool],
     keep: bool,
     stage_times: list[float],
-) -> tuple[Tensor, Tensor, Tensor, list[list[Tensor]]]:
+) -> tuple[Tensor, Tensor, Tensor, float, list[list[Tensor]]]:
     """One first-same-as-last Runge–Kutta step of size ``dt`` (rounded to the state's dtype)
     from ``y`` (batch, C) with ``f = f(y)``, in torchdiffeq's arithmetic: its stacked stages
-    ``k`` (batch, C, stages), its result, its error ratio and, with ``keep``, the records of
-    its evaluations. ``table``: the stage rows, padded with zeros, above the error weights
-    (stages, stages). ``stage_times``: the times of stages 1, 2, … (read by a field that
-    takes the time; empty for one that does not)."""
+    ``k`` (batch, C, stages), its result, its last stage (the field there), its error ratio
+    and, with ``keep``, the records of its evaluations. ``table``: the stage rows, padded
+    with zeros, above the error weights (stages, stages). ``stage_times``: the times of
+    stages 1, 2, … (read by a field that takes the time; empty for one that does not)."""
     stages = table.shape[0]
     k = torch.empty(y.shape[0], y.shape[1], stages, dtype=y.dtype, device=y.device)
     # (narrow and select: one operation each, where k[:, :, :n] is three)
@@ -118,7 +118,7 @@ def adaptive_step(
     error = torch.sum(k * scaled[stages - 1], dim=-1)
     tolerance = atol + rtol * torch.max(y.abs(), stage.abs())
     ratio = (error / tolerance).pow(2).mean().sqrt()
-    return k, stage, ratio, records
+    return k, stage, k.select(2, stages - 1), float(ratio), records
 
 
 def _rms(x: Tensor) -> Tensor:
