@@ -210,6 +210,45 @@ def test_outputs_inside_the_first_step_move_with_its_size(method, time_input, dt
     )
 
 
+def _solve_with(engine: str, field: VectorField, spec: SolverSpec):
+    y0 = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    y0.requires_grad_()
+    t = torch.linspace(0, 2, 7, dtype=torch.float64)
+    field.zero_grad(set_to_none=True)
+    stats = SolveStats()
+    spec.engine = engine
+    ys = solve_ode(field, y0, t, spec, probe=Probe(stats))
+    with stats.backward_phase():
+        (ys.pow(2).sum() + ys.sin().sum()).backward()
+    grads = [y0.grad] + [p.grad for p in field.parameters()]
+    return [g if g is not None else torch.zeros(()) for g in grads], stats
+
+
+@pytest.mark.parametrize("case", ["a constant first step", "a first step below min_step"])
+def test_the_first_step_without_a_gradient_in_a_whole_solve(case):
+    """The adaptive solve's one backward pass chains the first step size's gradient by hand:
+    where torchdiffeq's first step size is a constant (a field that is zero at y0: h =
+    max(1e-6, h0 / 1000)) or is clamped up to ``min_step`` (whose gradient is zero), that
+    link carries nothing, and the rest of the gradient must still be torchdiffeq's."""
+    torch.manual_seed(0)
+    zero = case == "a constant first step"
+    network = NetworkSpec(width=16, depth=2, zero_init_last=zero)
+    field = VectorField(2, 2, network).double()
+    spec = SolverSpec(method="dopri5", rtol=1e-6, atol=1e-8, min_step=None if zero else 0.05)
+    grads_a, stats_a = _solve_with("torchdiffeq", field, spec)
+    grads_b, stats_b = _solve_with("fast", field, spec)
+    assert (stats_a.engine, stats_b.engine) == ("torchdiffeq", "fast")
+    first_a, first_b = float(stats_a.step_sizes()[0]), float(stats_b.step_sizes()[0])
+    assert first_a == first_b == (1e-6 if zero else 0.05)  # (the case named)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        assert float((a - b).abs().max()) <= 1e-10 * max(float(a.abs().max()), 1e-300)
+    assert any(float(g.abs().max()) > 0 for g in grads_a[1:])
+    assert (stats_b.nfe_forward, stats_b.nfe_backward) == (
+        stats_a.nfe_forward,
+        stats_a.nfe_backward,
+    )
+
+
 @pytest.mark.parametrize("method", ["rk4", "dopri5"])
 def test_a_solve_whose_times_need_a_gradient_runs_on_torchdiffeq(method):
     field = _field(torch.float64, "tanh", False, time_input=True)
