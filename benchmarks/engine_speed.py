@@ -25,12 +25,17 @@ gradients are checked against torchdiffeq's in float64.
 
     python benchmarks/engine_speed.py [--batches 16,64,1024] [--steps 20] [--warmup 3] [--compile]
                                       [--solvers midpoint,dopri5] [--no-cde] [--no-time-input]
+                                      [--no-adjoint]
 
 ``time input``: the Trainer with dopri5 on a field that takes the time as its first input
 (the spiral demo's network with ``time_input``), on each engine.
 
 It also times one long midpoint solve (1 000 and 8 000 steps) forward and back on each engine:
 the time per step must not grow with the length of the solve.
+
+``gradient methods``: dopri5 at batch 64 with backpropagation through the solver on each
+engine, torchdiffeq's adjoint (default norm and seminorm) and diffrax's backsolve adjoint, with
+the evaluations each takes forward and backward (``--no-adjoint`` skips them).
 
 ``--compile`` also times ``torch.compile`` on one midpoint step's forward pass (the stall an
 interactive app would see before its first step), against eager.
@@ -205,7 +210,7 @@ def _trainer_run(spec: object, engine: str) -> object:
     return run
 
 
-def diffrax_step(batch: int, solver: str) -> Callable[[], None] | None:
+def diffrax_step(batch: int, solver: str, backsolve: bool = False) -> Callable[[], None] | None:
     try:
         import diffrax  # type: ignore[import-not-found]
         import equinox as eqx  # type: ignore[import-not-found]
@@ -230,7 +235,8 @@ def diffrax_step(batch: int, solver: str) -> Callable[[], None] | None:
         dt0 = None
 
     def loss(m: object, y0: object) -> object:
-        term = diffrax.ODETerm(lambda _t, y, _a: jax.vmap(m)(y))
+        # (the MLP passed as the term's args: the backsolve adjoint differentiates those)
+        term = diffrax.ODETerm(lambda _t, y, mlp: jax.vmap(mlp)(y))
         sol = diffrax.diffeqsolve(
             term,
             method,
@@ -238,9 +244,13 @@ def diffrax_step(batch: int, solver: str) -> Callable[[], None] | None:
             T_END,
             dt0,
             y0,
+            args=m,
             saveat=diffrax.SaveAt(ts=t),
             stepsize_controller=controller,
             max_steps=100_000,
+            adjoint=diffrax.BacksolveAdjoint()
+            if backsolve
+            else diffrax.RecursiveCheckpointAdjoint(),
         )
         return jnp.mean((sol.ys - target) ** 2)
 
@@ -364,6 +374,56 @@ def time_input_rows(batches: list[int], args: argparse.Namespace) -> list[str]:
     return _engine_pair_rows("dopri5 time input", "time", step, batches, args)
 
 
+def gradient_step(batch: int, gradient: str, engine: str) -> Callable[[], None]:
+    """The bare dopri5 loop through the solver layer with gradient method ``gradient``."""
+    field = vector_field()
+    optimizer = torch.optim.Adam(field.parameters(), lr=1e-3)
+    y0, t, target = spiral_batch(batch)
+    spec = solver_spec("dopri5", engine)
+    spec.gradient = gradient
+    stats = SolveStats()
+    name = f"{gradient}-{engine}"
+
+    def step() -> None:
+        stats.reset()
+        optimizer.zero_grad(set_to_none=True)
+        ys = solve_ode(field, y0, t, spec, probe=Probe(stats))
+        with stats.backward_phase():
+            (ys - target).pow(2).mean().backward()
+        optimizer.step()
+        NFE[name] = (stats.nfe_forward, stats.nfe_backward)
+
+    return step
+
+
+def adjoint_rows(args: argparse.Namespace) -> list[str]:
+    """dopri5 at batch 64 with each gradient method: backpropagation through the solver on
+    each engine, torchdiffeq's adjoint with its default norm and with the seminorm (Kidger et
+    al. 2021: the parameters' adjoints left out of the backward solve's error estimate), and
+    diffrax's backsolve adjoint when it is importable. The adjoint runs on torchdiffeq only."""
+    NFE.clear()
+    runs: dict[str, Callable[[], None]] = {
+        "backprop-fast": gradient_step(64, "backprop", "fast"),
+        "backprop-torchdiffeq": gradient_step(64, "backprop", "torchdiffeq"),
+        "adjoint-torchdiffeq": gradient_step(64, "adjoint", "torchdiffeq"),
+        "adjoint_seminorm-torchdiffeq": gradient_step(64, "adjoint_seminorm", "torchdiffeq"),
+    }
+    backsolve = diffrax_step(64, "dopri5", backsolve=True)
+    if backsolve is not None:
+        runs["diffrax-backsolve"] = backsolve
+    ms = interleaved_ms(runs, max(3, min(args.steps, 8)), 2)
+    out = ["dopri5 batch 64 by gradient method, ms/step (evaluations forward/backward):"]
+    for name, value in ms.items():
+        counts = f" ({NFE[name][0]}/{NFE[name][1]})" if name in NFE else ""
+        out.append(f"    {name:30s} {value:7.1f}{counts}")
+    out.append(
+        "dopri5 batch 64 adjoint vs backprop-fast: "
+        f"{ms['adjoint-torchdiffeq'] / ms['backprop-fast']:.1f}x slower, seminorm "
+        f"{ms['adjoint_seminorm-torchdiffeq'] / ms['backprop-fast']:.1f}x"
+    )
+    return out
+
+
 def long_solve_rows() -> list[str]:
     """Forward + backward of one midpoint solve of 1 000 and 8 000 steps (batch 8) on each
     engine: microseconds per step, which stay level when the cost is linear in the steps."""
@@ -398,6 +458,9 @@ def main() -> None:
         "--no-time-input", action="store_true", help="skip the time-input dopri5 trainer runs"
     )
     parser.add_argument("--solvers", default=",".join(SOLVERS), help="of midpoint, dopri5")
+    parser.add_argument(
+        "--no-adjoint", action="store_true", help="skip the gradient-method runs (the adjoint)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.compile:
@@ -454,6 +517,8 @@ def main() -> None:
         summary += cde_rows([int(b) for b in args.batches.split(",")], args)
     if not args.no_time_input:
         summary += time_input_rows([int(b) for b in args.batches.split(",")], args)
+    if not args.no_adjoint:
+        print("\n".join(adjoint_rows(args)), flush=True)
     print("\n".join(summary))
     # Last, one line per solver at the batch the issue's targets name (64, when measured).
     batches = [int(b) for b in args.batches.split(",")]
