@@ -6,6 +6,8 @@ torchdiffeq differentiates through the first step size (every later one is chose
 field and two dozen operations on scalars. Recorded by autograd on the field's module, that
 graph cost about a tenth of a dopri5 training step at batch 64 (0.4 of 5.5 ms); here the
 evaluations run in the scripted MLP and the scalars' gradient is taken in Python floats.
+The adaptive solve (:mod:`ndestudio.core.solvers.fast.engine`) chains these backward passes
+into its own by hand: one autograd node for the whole solve.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class FirstStep:
         self.differentiable = not tiny
         self._values = values.double().tolist()  # (the scalars as floats: one transfer)
         self._tensors = (*tensors, f0.detach())
-        self._mlp, self._probe, self._record, self._order = mlp, probe, record, order
+        self.mlp, self._probe, self._record, self._order = mlp, probe, record, order
         self._small, self._m_is_d2, self._rtol = small, m_is_d2, rtol
         self._y0 = y0.detach()
 
@@ -116,7 +118,7 @@ class FirstStep:
             if y0_wanted:
                 scale_bar = -(diff_bar * diff / scale)
             y1_bar, t1_bar = field_vjp(
-                self._mlp, self._probe, self._record, f1_bar, gradients, self._mlp.time_input
+                self.mlp, self._probe, self._record, f1_bar, gradients, self.mlp.time_input
             )
             # f1 = f(t0 + h0, y0 + h0 f0)
             h0_bar += float((y1_bar * f0).sum()) + (float(t1_bar) if t1_bar is not None else 0)
@@ -202,7 +204,7 @@ class _FirstStepFunction(torch.autograd.Function):
     def backward(ctx: Any, h_grad: Tensor) -> tuple[Tensor | None, ...]:
         refuse_higher_order()
         step: FirstStep = ctx.step
-        gradients = Gradients(step._mlp, ctx.rows)
+        gradients = Gradients(step.mlp, ctx.rows)
         y0_bar, f0_bar = step.backward(float(h_grad), gradients, ctx.needs_input_grad[4])
         return (None, None, None, None, y0_bar, f0_bar, *gradients.result())
 
