@@ -126,11 +126,21 @@ def torchdiffeq_step(batch: int, solver: str) -> Callable[[], None]:
 
 
 def fast_step(batch: int, solver: str) -> Callable[[], None]:
+    return layer_step(batch, solver, "fast", name="fast")
+
+
+def layer_step(
+    batch: int, solver: str, engine: str, gradient: str = "backprop", name: str = ""
+) -> Callable[[], None]:
+    """The bare loop through NDE Studio's solver layer (``solve_ode``) on ``engine`` with
+    gradient method ``gradient``; its evaluations are kept under ``name``."""
     field = vector_field()
     optimizer = torch.optim.Adam(field.parameters(), lr=1e-3)
     y0, t, target = spiral_batch(batch)
-    spec = solver_spec(solver, "fast")
+    spec = solver_spec(solver, engine)
+    spec.gradient = gradient
     stats = SolveStats()
+    name = name or f"{gradient}-{engine}"
 
     def step() -> None:
         stats.reset()
@@ -139,8 +149,8 @@ def fast_step(batch: int, solver: str) -> Callable[[], None]:
         with stats.backward_phase():
             (ys - target).pow(2).mean().backward()
         optimizer.step()
-        assert stats.engine == "fast"
-        NFE["fast"] = (stats.nfe_forward, stats.nfe_backward)
+        assert stats.engine == engine
+        NFE[name] = (stats.nfe_forward, stats.nfe_backward)
 
     return step
 
@@ -374,28 +384,6 @@ def time_input_rows(batches: list[int], args: argparse.Namespace) -> list[str]:
     return _engine_pair_rows("dopri5 time input", "time", step, batches, args)
 
 
-def gradient_step(batch: int, gradient: str, engine: str) -> Callable[[], None]:
-    """The bare dopri5 loop through the solver layer with gradient method ``gradient``."""
-    field = vector_field()
-    optimizer = torch.optim.Adam(field.parameters(), lr=1e-3)
-    y0, t, target = spiral_batch(batch)
-    spec = solver_spec("dopri5", engine)
-    spec.gradient = gradient
-    stats = SolveStats()
-    name = f"{gradient}-{engine}"
-
-    def step() -> None:
-        stats.reset()
-        optimizer.zero_grad(set_to_none=True)
-        ys = solve_ode(field, y0, t, spec, probe=Probe(stats))
-        with stats.backward_phase():
-            (ys - target).pow(2).mean().backward()
-        optimizer.step()
-        NFE[name] = (stats.nfe_forward, stats.nfe_backward)
-
-    return step
-
-
 def adjoint_rows(args: argparse.Namespace) -> list[str]:
     """dopri5 at batch 64 with each gradient method: backpropagation through the solver on
     each engine, torchdiffeq's adjoint with its default norm and with the seminorm (Kidger et
@@ -403,10 +391,10 @@ def adjoint_rows(args: argparse.Namespace) -> list[str]:
     diffrax's backsolve adjoint when it is importable. The adjoint runs on torchdiffeq only."""
     NFE.clear()
     runs: dict[str, Callable[[], None]] = {
-        "backprop-fast": gradient_step(64, "backprop", "fast"),
-        "backprop-torchdiffeq": gradient_step(64, "backprop", "torchdiffeq"),
-        "adjoint-torchdiffeq": gradient_step(64, "adjoint", "torchdiffeq"),
-        "adjoint_seminorm-torchdiffeq": gradient_step(64, "adjoint_seminorm", "torchdiffeq"),
+        "backprop-fast": layer_step(64, "dopri5", "fast"),
+        "backprop-torchdiffeq": layer_step(64, "dopri5", "torchdiffeq"),
+        "adjoint-torchdiffeq": layer_step(64, "dopri5", "torchdiffeq", "adjoint"),
+        "adjoint_seminorm-torchdiffeq": layer_step(64, "dopri5", "torchdiffeq", "adjoint_seminorm"),
     }
     backsolve = diffrax_step(64, "dopri5", backsolve=True)
     if backsolve is not None:
