@@ -19,6 +19,7 @@ from ndestudio.core.solvers import (
     solve_ode,
 )
 from ndestudio.core.solvers.fast import FAST_METHODS, planned_engine
+from ndestudio.core.solvers.fast.tableaus import TABLEAUS
 from ndestudio.core.specs import CDESpec, ModelSpec, NetworkSpec, SolverSpec
 from ndestudio.core.training import Trainer
 from ndestudio.core.validation import validate
@@ -71,7 +72,7 @@ def _solve(
     y0 = torch.randn(8, 2, dtype=dtype, generator=torch.Generator().manual_seed(1))
     y0.requires_grad_()
     t = torch.linspace(0, 3, n_times, dtype=dtype)
-    fixed = method in ("euler", "midpoint", "rk4")
+    fixed = not TABLEAUS[method].adaptive
     spec = SolverSpec(
         method=method,
         rtol=tolerance or 1e-5,
@@ -318,7 +319,13 @@ def test_auto_picks_the_fast_engine_where_it_applies():
         (_field(torch.float32, "tanh", False, time_input=True), t, SolverSpec(), "fast"),
         (_field(torch.float32, "tanh", False, True), t, SolverSpec(method="rk4"), "fast"),
         (_field(torch.float32, "tanh", False), t, SolverSpec(gradient="adjoint"), "torchdiffeq"),
-        (_field(torch.float32, "tanh", False), t, SolverSpec(method="heun3"), "torchdiffeq"),
+        (_field(torch.float32, "tanh", False), t, SolverSpec(method="heun3"), "fast"),
+        (
+            _field(torch.float32, "tanh", False),
+            t,
+            SolverSpec(method="adaptive_heun"),
+            "torchdiffeq",
+        ),
         (_field(torch.float32, "tanh", False), t.expand(4, 5), SolverSpec(), "torchdiffeq"),
         (_field(torch.float32, "tanh", False), t, SolverSpec(engine="torchdiffeq"), "torchdiffeq"),
     ]

@@ -195,8 +195,8 @@ class ModelBuilderPanel(QWidget):
             list(ENGINES),
             "What solves ODEs and CDEs. fast: NDE Studio's own engine, about 2–3× quicker at "
             "small batches (an MLP field, backprop through the solver; neural ODEs with "
-            "euler, midpoint, rk4, bosh3, dopri5, a time input with fixed steps; neural CDEs "
-            "with euler, midpoint, rk4). "
+            "euler, midpoint, heun2, heun3, rk4, bosh3, dopri5, with or without a time input; "
+            "neural CDEs with euler, midpoint, rk4). "
             "torchdiffeq: every method and gradient. auto: fast wherever it applies. The "
             "status bar says which one runs.",
         )

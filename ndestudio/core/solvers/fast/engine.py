@@ -2,9 +2,9 @@
 
 ``SolverSpec.engine`` is "torchdiffeq", "fast" or "auto" (fast wherever it supports the
 model and solver). The fast engine covers neural ODEs whose vector field is an MLP (any of
-NDE Studio's activations, final tanh or not, the time as an input or not) on one
-time grid, solved with euler, midpoint, rk4, bosh3 or dopri5, and neural CDEs with such an
-MLP solved with euler, midpoint or rk4 (:mod:`ndestudio.core.solvers.fast.cde`), both
+NDE Studio's activations, final tanh or not, the time as an input or not) on one time grid,
+solved with euler, midpoint, heun2, heun3, rk4, bosh3 or dopri5, and neural CDEs with such
+an MLP solved with euler, midpoint or rk4 (:mod:`ndestudio.core.solvers.fast.cde`), both
 backpropagated through the solver; everything else runs on torchdiffeq (adaptive CDE
 solves, per-series times, the adjoint) or torchsde. (A field that takes the time moves an
 adaptive solve's gradient through its stages' times too: torchdiffeq differentiates through

@@ -107,9 +107,9 @@ class _Solve:
 
 
 class FixedSolve(_Solve):
-    """euler, midpoint, rk4 on torchdiffeq's grid: ``step_size`` from ``t[0]``, the last point
-    moved onto ``t[-1]``; outputs interpolated linearly within a step. ``control``: for a
-    neural CDE, its path's derivative at the evaluations on a grid
+    """euler, midpoint, heun2, heun3, rk4 on torchdiffeq's grid: ``step_size`` from ``t[0]``,
+    the last point moved onto ``t[-1]``; outputs interpolated linearly within a step.
+    ``control``: for a neural CDE, its path's derivative at the evaluations on a grid
     (:class:`~ndestudio.core.solvers.fast.cde.PathControl`)."""
 
     def __init__(

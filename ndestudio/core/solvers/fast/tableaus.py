@@ -31,6 +31,8 @@ _DOPRI5_B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84)
 TABLEAUS: dict[str, Tableau] = {
     "euler": Tableau(order=1, a=(), b=(1.0,)),
     "midpoint": Tableau(order=2, a=((0.5,),), b=(0.0, 1.0), c=(0.5,)),
+    "heun2": Tableau(order=2, a=((1.0,),), b=(0.5, 0.5), c=(1.0,)),
+    "heun3": Tableau(order=3, a=((1 / 3,), (0.0, 2 / 3)), b=(0.25, 0.0, 0.75), c=(1 / 3, 2 / 3)),
     # torchdiffeq's rk4 is the 3/8 rule (rk4_alt_step_func).
     "rk4": Tableau(
         order=4,
