@@ -446,5 +446,5 @@ def test_each_scripted_call_of_a_long_fixed_step_solve_takes_its_chunk_alone(mon
     assert {kind for kind, _, _ in sizes} == {"forward", "backward"}
     steps = sum(n for kind, _, n in sizes if kind == "forward")
     assert steps == 300
-    for _, listed, n in sizes:
-        assert 1 <= n <= rk.STEPS_PER_CALL and listed <= 2 * n  # (midpoint: 2 records a step)
+    chunked = [1 <= n <= rk.STEPS_PER_CALL and listed <= 2 * n for _, listed, n in sizes]
+    assert len(chunked) >= 2 and all(chunked)  # (midpoint: 2 records a step)
